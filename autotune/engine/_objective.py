@@ -1,0 +1,191 @@
+"""The cross-validated objective: sample a family and its parameters, fit and score folds."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from sklearn.base import clone
+
+from autotune.data import DataProfile, coerce_frame
+from autotune.families import ModelFamily, Space
+from autotune.families._preprocess import make_preprocessor
+from autotune.metrics import Metric
+
+__all__ = ["FAMILY_PARAM", "FamilyStats", "Objective", "predict_scores"]
+
+FAMILY_PARAM = "family"
+#: After this many failures without a single success, a family is dropped from the study.
+MAX_FAILURES = 3
+
+
+@dataclass
+class FamilyStats:
+    """What the run has measured about one family: cost per fold and failures."""
+
+    fold_times: list[float] = field(default_factory=list)
+    n_ok: int = 0
+    n_failed: int = 0
+    dropped: str | None = None
+
+    def expected_fold_time(self) -> float | None:
+        if not self.fold_times:
+            return None
+        return float(np.median(self.fold_times[-10:]))
+
+
+class DeadlineReached(Exception):
+    """Raised inside a trial when its next fold would overrun the time budget."""
+
+
+def predict_scores(model: Any, X: Any, profile: DataProfile) -> np.ndarray:
+    """Class probabilities aligned to all classes, or regression values."""
+    if profile.task == "regression":
+        return np.asarray(model.predict(X), dtype=float).ravel()
+    proba = np.asarray(model.predict_proba(X), dtype=float)
+    seen = np.asarray(getattr(model, "classes_", np.arange(proba.shape[1])), dtype=int)
+    if proba.shape[1] == profile.n_classes and np.array_equal(seen, np.arange(len(seen))):
+        return proba
+    full = np.zeros((proba.shape[0], profile.n_classes))
+    full[:, seen] = proba
+    return full
+
+
+class Objective:
+    """Scores one trial by K-fold cross-validation with a report after every fold.
+
+    Preprocessing is fitted once per fold and kind, then reused by every trial that
+    needs it, because it does not depend on the hyperparameters.
+    """
+
+    def __init__(
+        self,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        profile: DataProfile,
+        families: Sequence[ModelFamily],
+        metric: Metric,
+        secondary: Sequence[Metric],
+        splits: list[tuple[np.ndarray, np.ndarray]],
+        *,
+        seed: int,
+        grid: bool = False,
+        deadline: float | None = None,
+        on_trial_start: Any = None,
+    ) -> None:
+        self.X = coerce_frame(X, profile.schema)
+        self.y = y
+        self.profile = profile
+        self.families = {f.name: f for f in families}
+        self.metric = metric
+        self.secondary = list(secondary)
+        self.splits = splits
+        self.seed = seed
+        self.grid = grid
+        self.deadline = deadline
+        self.on_trial_start = on_trial_start
+        self.stats: dict[str, FamilyStats] = {name: FamilyStats() for name in self.families}
+        self.classes = np.asarray(profile.classes, dtype=object)
+        self._cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    # -- preprocessing cache -------------------------------------------------------------
+    def _fold_data(self, kind: str, fold: int) -> tuple[np.ndarray, np.ndarray]:
+        key = (kind, fold)
+        with self._lock:
+            if key not in self._cache:
+                train, valid = self.splits[fold]
+                prep = make_preprocessor(kind, self.profile, self.seed)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    X_train = prep.fit_transform(self.X.iloc[train], self.y[train])
+                    X_valid = prep.transform(self.X.iloc[valid])
+                self._cache[key] = (
+                    np.asarray(X_train, dtype=float),
+                    np.asarray(X_valid, dtype=float),
+                )
+            return self._cache[key]
+
+    # -- the objective -------------------------------------------------------------------
+    def sample(self, trial: optuna.Trial) -> tuple[ModelFamily, dict[str, Any]]:
+        name = trial.suggest_categorical(FAMILY_PARAM, list(self.families))
+        family = self.families[name]
+        params = family.suggest(Space(trial, name, grid=self.grid), self.profile)
+        return family, params
+
+    def _check_time(self, expected: float | None) -> None:
+        if self.deadline is None or expected is None:
+            return
+        if time.monotonic() + expected > self.deadline:
+            raise DeadlineReached
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        family, params = self.sample(trial)
+        stats = self.stats[family.name]
+        if stats.dropped:
+            trial.set_user_attr("skipped", stats.dropped)
+            raise optuna.TrialPruned(f"family {family.name} was dropped: {stats.dropped}")
+        if self.on_trial_start is not None:
+            self.on_trial_start(trial.number, family.name)
+        try:
+            return self._evaluate(trial, family, params, stats)
+        except (optuna.TrialPruned, DeadlineReached):
+            raise
+        except Exception as error:
+            stats.n_failed += 1
+            message = f"{type(error).__name__}: {error}"[:2000]
+            trial.set_user_attr("error", message)
+            if stats.n_ok == 0 and stats.n_failed >= MAX_FAILURES:
+                stats.dropped = f"failed {stats.n_failed} times, last with {message[:200]}"
+            raise
+
+    def _evaluate(
+        self,
+        trial: optuna.Trial,
+        family: ModelFamily,
+        params: dict[str, Any],
+        stats: FamilyStats,
+    ) -> float:
+        fold_scores: list[float] = []
+        secondary: dict[str, list[float]] = {m.name: [] for m in self.secondary}
+        fit_times: list[float] = []
+        for fold, (train, valid) in enumerate(self.splits):
+            expected = max(fit_times) if fit_times else stats.expected_fold_time()
+            try:
+                self._check_time(expected)
+            except DeadlineReached:
+                trial.set_user_attr("stopped", "time budget reached")
+                raise optuna.TrialPruned("time budget reached") from None
+            X_train, X_valid = self._fold_data(family.preprocessing, fold)
+            model = clone(family.build(params, self.profile, self.seed))
+            started = time.monotonic()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.fit(X_train, self.y[train])
+                prediction = predict_scores(model, X_valid, self.profile)
+            fit_times.append(time.monotonic() - started)
+            stats.fold_times.append(fit_times[-1])
+            score = self.metric.score(self.y[valid], prediction, self.classes)
+            if not math.isfinite(score):
+                raise ValueError(f"the {self.metric.name} of fold {fold} is not finite ({score})")
+            fold_scores.append(score)
+            for m in self.secondary:
+                secondary[m.name].append(m.score(self.y[valid], prediction, self.classes))
+            trial.report(score, fold)
+            if fold < len(self.splits) - 1 and trial.should_prune():
+                trial.set_user_attr("fit_time", float(np.mean(fit_times)))
+                raise optuna.TrialPruned(f"pruned after fold {fold}")
+        stats.n_ok += 1
+        trial.set_user_attr("fit_time", float(np.mean(fit_times)))
+        trial.set_user_attr(
+            "secondary", {name: float(np.mean(values)) for name, values in secondary.items()}
+        )
+        return float(np.mean(fold_scores))

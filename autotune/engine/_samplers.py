@@ -1,0 +1,75 @@
+"""Search strategies (``strategy=``) mapped onto Optuna samplers and the pruner."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+
+import optuna
+
+from autotune.exceptions import ConfigError, MissingDependencyError
+
+__all__ = ["STRATEGIES", "make_pruner", "make_sampler"]
+
+STRATEGIES = ("auto", "tpe", "random", "grid", "cmaes", "gp", "gradient")
+
+
+def _require(module: str, package: str, strategy: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependencyError(
+            f"strategy={strategy!r} needs the {package!r} package; install it with "
+            f"`pip install {package}` or choose strategy='auto'."
+        )
+
+
+def check_strategy(strategy: str) -> None:
+    """Reject unknown strategies and those whose optional package is missing.
+
+    Raises:
+        ConfigError: the strategy is unknown.
+        MissingDependencyError: it needs a package that is not installed.
+    """
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"Unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}.")
+    if strategy == "cmaes":
+        _require("cmaes", "cmaes", strategy)
+    if strategy == "gp":
+        _require("torch", "torch", strategy)
+
+
+def make_sampler(strategy: str, seed: int) -> optuna.samplers.BaseSampler:
+    """The sampler behind a strategy.
+
+    ``auto`` and ``gradient`` use TPE, multivariate and grouped so that each family's
+    conditional parameters are modelled together, with a constant liar for parallel
+    workers. ``grid`` searches a discretised space exhaustively.
+    """
+    check_strategy(strategy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if strategy in ("auto", "tpe", "gradient"):
+            return optuna.samplers.TPESampler(
+                seed=seed,
+                multivariate=True,
+                group=True,
+                constant_liar=True,
+                n_startup_trials=10,
+            )
+        if strategy == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if strategy == "grid":
+            return optuna.samplers.BruteForceSampler(seed=seed)
+        if strategy == "cmaes":
+            return optuna.samplers.CmaEsSampler(
+                seed=seed, warn_independent_sampling=False, n_startup_trials=5
+            )
+        return optuna.samplers.GPSampler(seed=seed)
+
+
+def make_pruner() -> optuna.pruners.BasePruner:
+    """Wilcoxon's signed-rank test on per-fold scores against the best trial's folds.
+
+    Folds are the same for every trial, so the comparison is paired and fair across
+    families.
+    """
+    return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)

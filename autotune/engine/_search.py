@@ -1,0 +1,444 @@
+"""One tuning run: open or resume the study, search within the budget, fit the final model."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+from sklearn.pipeline import Pipeline
+
+from autotune.data import DataProfile, profile_data
+from autotune.engine._cv import choose_n_splits, make_splits
+from autotune.engine._events import Listener, RunInfo, TrialReport
+from autotune.engine._objective import FAMILY_PARAM, Objective
+from autotune.engine._samplers import check_strategy, make_pruner, make_sampler
+from autotune.exceptions import ConfigError, StudyMismatchError, TuningFailedError
+from autotune.families import ModelFamily, Space, choose_families, get_family, make_pipeline_for
+from autotune.metrics import Metric, get_metric, secondary_metrics
+from autotune.store import (
+    check_resumable,
+    check_study_name,
+    mask_url,
+    open_storage,
+    read_meta,
+    study_name_for,
+    write_meta,
+)
+
+__all__ = ["TuneOutcome", "build_final_model", "default_timeout", "tune"]
+
+#: Safety factor on the measured fold time when reserving time for the final fit.
+FINAL_FIT_MARGIN = 1.5
+
+
+@dataclass
+class TuneOutcome:
+    """Everything a tuning run produced."""
+
+    study: optuna.Study
+    profile: DataProfile
+    metric: Metric
+    families: list[str]
+    model: Pipeline
+    best_trial: FrozenTrial
+    resumed: bool
+    n_new_trials: int
+    elapsed: float
+    storage_url: str
+
+
+def default_timeout(profile: DataProfile) -> float:
+    """The budget used when neither ``timeout`` nor ``n_trials`` is given."""
+    cells = profile.n_rows * profile.n_cols
+    return 60.0 if cells <= 1_000_000 else 300.0
+
+
+def _check_budget(timeout: float | None, n_trials: int | None) -> None:
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise ConfigError(f"timeout must be a number of seconds; got {timeout!r}.")
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise ConfigError(f"timeout must be a positive number of seconds; got {timeout!r}.")
+    if n_trials is not None:
+        if isinstance(n_trials, bool) or not isinstance(n_trials, int | np.integer):
+            raise ConfigError(f"n_trials must be a whole number; got {n_trials!r}.")
+        if n_trials <= 0:
+            raise ConfigError(f"n_trials must be positive; got {n_trials!r}.")
+
+
+def encode_target(y: pd.Series, profile: DataProfile) -> np.ndarray:
+    """Class indices for classification (in the profile's class order), floats otherwise."""
+    if profile.task == "regression":
+        return y.to_numpy(dtype=float)
+    index = {c: i for i, c in enumerate(profile.classes)}
+    return np.asarray([index[v.item() if isinstance(v, np.generic) else v] for v in y])
+
+
+def trial_family(trial: FrozenTrial) -> str | None:
+    return trial.params.get(FAMILY_PARAM)
+
+
+def family_params(
+    trial: FrozenTrial | dict[str, Any], family: ModelFamily, profile: DataProfile
+) -> dict[str, Any]:
+    """The estimator parameters of a trial, rebuilt by replaying the family's sampling."""
+    params = trial if isinstance(trial, dict) else trial.params
+    fixed = optuna.trial.FixedTrial(dict(params))
+    return family.suggest(Space(fixed, family.name), profile)
+
+
+def build_final_model(
+    trial: FrozenTrial, profile: DataProfile, seed: int
+) -> tuple[ModelFamily, Pipeline]:
+    """An unfitted pipeline for a trial's configuration."""
+    family = get_family(trial.params[FAMILY_PARAM])
+    model = family.build(family_params(trial, family, profile), profile, seed)
+    return family, make_pipeline_for(family.preprocessing, model, profile, seed)
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module="optuna")
+            yield
+    finally:
+        optuna.logging.set_verbosity(previous)
+
+
+def _resolve_metric(
+    metric: str | Metric | Callable[..., Any], profile: DataProfile, meta: dict[str, Any]
+) -> Metric:
+    if isinstance(metric, str) and metric == "auto" and meta.get("metric"):
+        try:
+            return get_metric(meta["metric"], profile.task)
+        except ConfigError:
+            raise StudyMismatchError(
+                f"The study was tuned with the custom metric {meta['metric']!r}; pass the same "
+                "metric= again to resume it."
+            ) from None
+    return get_metric(metric, profile.task)
+
+
+class _Run:
+    """The mutable state of one search: counts, best, time reserve, stop decisions."""
+
+    def __init__(
+        self,
+        objective: Objective,
+        metric: Metric,
+        listener: Listener,
+        *,
+        started: float,
+        timeout: float | None,
+        n_trials: int | None,
+        n_splits: int,
+    ) -> None:
+        self.objective = objective
+        self.metric = metric
+        self.listener = listener
+        self.started = started
+        self.deadline = started + timeout if timeout is not None else None
+        self.n_trials = n_trials
+        self.n_splits = n_splits
+        self.n_new = 0
+        self.counts = {"complete": 0, "pruned": 0, "failed": 0}
+        self.by_family: dict[str, int] = {}
+        self.best: FrozenTrial | None = None
+        self.n_time_prunes = 0
+
+    def seed_from(self, trials: Sequence[FrozenTrial]) -> None:
+        for trial in trials:
+            self._count(trial)
+
+    def _count(self, trial: FrozenTrial) -> None:
+        if trial.state == TrialState.COMPLETE:
+            self.counts["complete"] += 1
+            family = trial_family(trial) or "?"
+            self.by_family[family] = self.by_family.get(family, 0) + 1
+            if self.best is None or self.metric.better(trial.value, self.best.value):
+                self.best = trial
+        elif trial.state == TrialState.PRUNED:
+            self.counts["pruned"] += 1
+        elif trial.state == TrialState.FAIL:
+            self.counts["failed"] += 1
+
+    def final_fit_reserve(self) -> float:
+        if self.best is None:
+            return 0.0
+        fold_time = float(self.best.user_attrs.get("fit_time", 0.0))
+        scale = self.n_splits / max(self.n_splits - 1, 1)
+        return FINAL_FIT_MARGIN * fold_time * scale + 0.5
+
+    def update_deadline(self) -> None:
+        if self.deadline is not None:
+            self.objective.deadline = self.deadline - self.final_fit_reserve()
+
+    def callback(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        skipped = "skipped" in trial.user_attrs
+        if not skipped:
+            self.n_new += 1
+            self._count(trial)
+        if trial.user_attrs.get("stopped"):
+            self.n_time_prunes += 1
+        self.update_deadline()
+        family = trial_family(trial) or "?"
+        message = trial.user_attrs.get("error") or trial.user_attrs.get("stopped") or ""
+        if not skipped:
+            self.listener.on_trial_end(
+                TrialReport(
+                    number=trial.number,
+                    family=family,
+                    state=trial.state.name.lower(),
+                    score=trial.value,
+                    duration=(trial.duration.total_seconds() if trial.duration else 0.0),
+                    params=dict(trial.params),
+                    best_score=self.best.value if self.best else None,
+                    best_family=trial_family(self.best) if self.best else None,
+                    n_complete=self.counts["complete"],
+                    n_pruned=self.counts["pruned"],
+                    n_failed=self.counts["failed"],
+                    n_new=self.n_new,
+                    elapsed=time.monotonic() - self.started,
+                    message=message,
+                    counts_by_family=dict(self.by_family),
+                )
+            )
+        dropped = [(name, s.dropped) for name, s in self.objective.stats.items() if s.dropped]
+        for name, reason in dropped:
+            if not getattr(self.objective.stats[name], "_announced", False):
+                self.objective.stats[name]._announced = True  # type: ignore[attr-defined]
+                warnings.warn(f"family {name!r} dropped: {reason}", stacklevel=2)
+                self.listener.on_message(f"dropped family {name}: {reason}")
+        if self.should_stop(dropped_all=len(dropped) == len(self.objective.stats)):
+            study.stop()
+
+    def should_stop(self, dropped_all: bool = False) -> bool:
+        if dropped_all or self.listener.should_stop():
+            return True
+        if self.n_trials is not None and self.n_new >= self.n_trials:
+            return True
+        if self.deadline is None:
+            return False
+        if self.n_time_prunes >= 3:
+            return True
+        expected = [
+            s.expected_fold_time() or 0.0 for s in self.objective.stats.values() if not s.dropped
+        ]
+        cheapest = min(expected) if expected else 0.0
+        return time.monotonic() + self.final_fit_reserve() + cheapest > self.deadline
+
+
+def tune(
+    X: Any,
+    y: Any,
+    *,
+    timeout: float | None = None,
+    n_trials: int | None = None,
+    metric: str | Metric | Callable[..., Any] = "auto",
+    task: str = "auto",
+    families: str | Sequence[str] = "auto",
+    strategy: str = "auto",
+    storage: str | None = None,
+    study_name: str | None = None,
+    seed: int = 0,
+    listener: Listener | None = None,
+    started: float | None = None,
+) -> TuneOutcome:
+    """Run (or resume) a study on X, y and fit the best configuration on all the data.
+
+    See :func:`autotune.auto_tune` for the arguments; ``listener`` receives progress and
+    ``started`` is the ``time.monotonic()`` at which the caller's budget began.
+    """
+    started = time.monotonic() if started is None else started
+    listener = listener or Listener()
+    _check_budget(timeout, n_trials)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ConfigError(f"seed must be an integer; got {seed!r}.")
+    check_strategy(strategy)
+    frame, target, profile = profile_data(X, y, task)
+    listener.on_message(f"data: {profile.summary()}")
+    if timeout is None and n_trials is None:
+        timeout = default_timeout(profile)
+        listener.on_message(
+            f"no budget given: tuning for {timeout:.0f} s (pass timeout= or n_trials=)"
+        )
+
+    storage_obj = open_storage(storage, heartbeat=True)
+    url = storage or storage_obj.url
+    name = check_study_name(study_name or study_name_for(profile.target_name, profile.fingerprint))
+    with _quiet_optuna():
+        existing = {s.study_name for s in optuna.get_all_study_summaries(storage_obj)}
+        resumed = name in existing
+        old_meta: dict[str, Any] = {}
+        if resumed:
+            old_meta = read_meta(optuna.load_study(study_name=name, storage=storage_obj))
+            if not old_meta:
+                raise StudyMismatchError(
+                    f"Study {name!r} exists but was not made by autotune; pass another study_name."
+                )
+
+    chosen_metric = _resolve_metric(metric, profile, old_meta)
+    if resumed and families == "auto" and old_meta.get("families"):
+        chosen = [get_family(n) for n in old_meta["families"]]
+        family_line = f"families: {', '.join(old_meta['families'])} (as in the study)"
+    else:
+        chosen, family_line = choose_families(profile, families)
+    listener.on_message(family_line)
+    n_splits = int(old_meta.get("cv", {}).get("n_splits", 0)) or choose_n_splits(profile)
+    meta = {
+        "task": profile.task,
+        "metric": chosen_metric.name,
+        "direction": chosen_metric.direction,
+        "families": [f.name for f in chosen],
+        "fingerprint": profile.fingerprint,
+        "schema": profile.schema,
+        "profile": profile.to_dict(),
+        "cv": {"n_splits": n_splits, "seed": int(seed)},
+        "strategy": strategy,
+    }
+    if resumed:
+        check_resumable(name, old_meta, meta)
+        meta["cv"] = old_meta.get("cv", meta["cv"])
+    cv_seed = int(meta["cv"]["seed"])
+
+    with _quiet_optuna():
+        study = optuna.create_study(
+            storage=storage_obj,
+            study_name=name,
+            direction=chosen_metric.direction,
+            load_if_exists=True,
+        )
+        earlier = study.get_trials(deepcopy=False)
+        study.sampler = make_sampler(strategy, int(seed) + len(earlier))
+        study.pruner = make_pruner()
+        write_meta(study, meta)
+
+    y_encoded = encode_target(target, profile)
+    splits = make_splits(profile, y_encoded, n_splits, cv_seed)
+    objective = Objective(
+        frame,
+        y_encoded,
+        profile,
+        chosen,
+        chosen_metric,
+        secondary_metrics(profile.task, chosen_metric),
+        splits,
+        seed=int(seed),
+        grid=strategy == "grid",
+        on_trial_start=listener.on_trial_start,
+    )
+    run = _Run(
+        objective,
+        chosen_metric,
+        listener,
+        started=started,
+        timeout=timeout,
+        n_trials=n_trials,
+        n_splits=n_splits,
+    )
+    run.seed_from(earlier)
+    for trial in earlier:
+        family = trial_family(trial)
+        if family in objective.stats and "fit_time" in trial.user_attrs:
+            objective.stats[family].fold_times.append(float(trial.user_attrs["fit_time"]))
+            if trial.state == TrialState.COMPLETE:
+                objective.stats[family].n_ok += 1
+    if resumed:
+        best = f", best {chosen_metric.name} {run.best.value:.4g}" if run.best else ""
+        listener.on_message(f"resumed study '{name}': {len(earlier)} earlier trials{best}")
+    else:
+        listener.on_message(f"new study '{name}' in {mask_url(url)}")
+    if strategy != "grid":
+        _enqueue_starting_points(study, chosen, profile)
+    listener.on_start(
+        RunInfo(
+            study_name=name,
+            storage=mask_url(url),
+            metric=chosen_metric.name,
+            direction=chosen_metric.direction,
+            families=tuple(f.name for f in chosen),
+            timeout=timeout,
+            n_trials=n_trials,
+            n_earlier_trials=len(earlier),
+        )
+    )
+    run.update_deadline()
+    if not run.should_stop():
+        with _quiet_optuna():
+            try:
+                study.optimize(
+                    objective,
+                    callbacks=[run.callback],
+                    catch=(Exception,),
+                    gc_after_trial=False,
+                )
+            except KeyboardInterrupt:
+                listener.on_message("interrupted: finishing with the best trial so far")
+
+    best = _best_trial(study, chosen_metric)
+    family, model = build_final_model(best, profile, int(seed))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(frame, y_encoded)
+    elapsed = time.monotonic() - started
+    listener.on_message(
+        f"best {chosen_metric.name} {best.value:.4g} by {family.name} (trial {best.number}); "
+        f"{run.n_new} new trials in {elapsed:.1f} s"
+    )
+    listener.on_finish(elapsed)
+    return TuneOutcome(
+        study=study,
+        profile=profile,
+        metric=chosen_metric,
+        families=[f.name for f in chosen],
+        model=model,
+        best_trial=best,
+        resumed=resumed,
+        n_new_trials=run.n_new,
+        elapsed=elapsed,
+        storage_url=url,
+    )
+
+
+def _enqueue_starting_points(
+    study: optuna.Study, families: Sequence[ModelFamily], profile: DataProfile
+) -> None:
+    """Queue each family's strong configurations, round-robin, once per study."""
+    queues = [
+        [(family.name, point) for point in family.starting_points(profile)] for family in families
+    ]
+    depth = max((len(q) for q in queues), default=0)
+    with _quiet_optuna():
+        for level in range(depth):
+            for queue in queues:
+                if level < len(queue):
+                    name, point = queue[level]
+                    params = {FAMILY_PARAM: name, **{f"{name}.{k}": v for k, v in point.items()}}
+                    study.enqueue_trial(params, skip_if_exists=True)
+
+
+def _best_trial(study: optuna.Study, metric: Metric) -> FrozenTrial:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        errors = sorted({t.user_attrs.get("error", "unknown error") for t in failed})[:3]
+        detail = f" Errors: {'; '.join(errors)}" if errors else ""
+        raise TuningFailedError(
+            f"No trial finished in study {study.study_name!r}, so there is no model.{detail} "
+            "Give a larger budget (timeout= or n_trials=) or other families."
+        )
+    return study.best_trial

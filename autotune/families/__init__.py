@@ -1,0 +1,43 @@
+"""Model families: each one a search space and a way to build an estimator from it."""
+
+from autotune.families._base import ModelFamily
+from autotune.families._preprocess import SchemaAdapter, make_pipeline_for
+from autotune.families._registry import (
+    choose_families,
+    get_family,
+    register_family,
+    registered_families,
+)
+from autotune.families._space import Space
+from autotune.families.forest import ExtraTreesFamily, RandomForestFamily
+from autotune.families.hgb import HistGradientBoostingFamily
+from autotune.families.knn import KNeighborsFamily
+from autotune.families.linear import LinearFamily
+from autotune.families.svm import SupportVectorFamily
+
+__all__ = [
+    "ExtraTreesFamily",
+    "HistGradientBoostingFamily",
+    "KNeighborsFamily",
+    "LinearFamily",
+    "ModelFamily",
+    "RandomForestFamily",
+    "SchemaAdapter",
+    "Space",
+    "SupportVectorFamily",
+    "choose_families",
+    "get_family",
+    "make_pipeline_for",
+    "register_family",
+    "registered_families",
+]
+
+for _family in (
+    HistGradientBoostingFamily(),
+    LinearFamily(),
+    RandomForestFamily(),
+    ExtraTreesFamily(),
+    KNeighborsFamily(),
+    SupportVectorFamily(),
+):
+    register_family(_family)

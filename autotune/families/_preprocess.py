@@ -1,0 +1,159 @@
+"""Preprocessing that lives inside every model, so ``predict`` takes raw data.
+
+A pipeline is ``SchemaAdapter → preprocessor → model``. The adapter gives each column the
+dtype of its kind; the preprocessor imputes, encodes and scales as the family needs.
+Unseen categories and missing values at predict time are handled by the encoders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
+
+from autotune.data import DataProfile, coerce_frame
+
+__all__ = [
+    "PREPROCESSINGS",
+    "SchemaAdapter",
+    "make_pipeline_for",
+    "make_preprocessor",
+    "native_categorical_mask",
+]
+
+PREPROCESSINGS = ("scaled", "trees", "native")
+#: Categoricals with at most this many levels are one-hot encoded.
+ONE_HOT_MAX_LEVELS = 10
+#: Histogram gradient boosting handles at most this many categories natively.
+NATIVE_MAX_LEVELS = 250
+
+
+class SchemaAdapter(TransformerMixin, BaseEstimator):
+    """Selects the tuned columns and gives each the dtype of its kind.
+
+    Args:
+        kinds: Column name → kind, from the data profile.
+    """
+
+    def __init__(self, kinds: dict[str, str] | None = None) -> None:
+        self.kinds = kinds
+
+    def fit(self, X: Any, y: Any = None) -> SchemaAdapter:
+        self.n_features_in_ = len(self.kinds or {})
+        return self
+
+    def transform(self, X: Any) -> pd.DataFrame:
+        frame = (
+            X
+            if isinstance(X, pd.DataFrame)
+            else pd.DataFrame(np.asarray(X), columns=list(self.kinds or {}))
+        )
+        return coerce_frame(frame, self.kinds or {})
+
+
+def _split_categoricals(profile: DataProfile) -> tuple[list[str], list[str], list[str]]:
+    """Categorical columns as (one-hot sized, native sized, high cardinality)."""
+    low, mid, high = [], [], []
+    for col in profile.columns_of("categorical", "text"):
+        levels = profile.cardinality.get(col, 0)
+        if levels <= ONE_HOT_MAX_LEVELS:
+            low.append(col)
+        elif levels <= NATIVE_MAX_LEVELS:
+            mid.append(col)
+        else:
+            high.append(col)
+    return low, mid, high
+
+
+def _numeric(profile: DataProfile) -> list[str]:
+    return profile.columns_of("numeric", "boolean", "datetime")
+
+
+def _one_hot() -> OneHotEncoder:
+    return OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5, sparse_output=False)
+
+
+def _ordinal(missing: float) -> OrdinalEncoder:
+    return OrdinalEncoder(
+        handle_unknown="use_encoded_value",
+        unknown_value=missing,
+        encoded_missing_value=missing,
+    )
+
+
+def _target_encoder(profile: DataProfile, seed: int) -> TargetEncoder:
+    target_type = {"binary": "binary", "multiclass": "multiclass"}.get(profile.task, "continuous")
+    return TargetEncoder(target_type=target_type, random_state=seed)
+
+
+def make_preprocessor(kind: str, profile: DataProfile, seed: int = 0) -> ColumnTransformer:
+    """The preprocessing step for one of :data:`PREPROCESSINGS`."""
+    numeric = _numeric(profile)
+    low, mid, high = _split_categoricals(profile)
+    steps: list[tuple[str, Any, list[str]]] = []
+    if kind == "native":
+        if numeric:
+            steps.append(("num", "passthrough", numeric))
+        if low + mid:
+            steps.append(("cat", _ordinal(np.nan), low + mid))
+        if high:
+            steps.append(("high", _target_encoder(profile, seed), high))
+    elif kind == "trees":
+        if numeric:
+            steps.append(
+                ("num", SimpleImputer(strategy="median", keep_empty_features=True), numeric)
+            )
+        if low:
+            steps.append(("onehot", _one_hot(), low))
+        if mid + high:
+            steps.append(("ord", _ordinal(-1.0), mid + high))
+    elif kind == "scaled":
+        if numeric:
+            steps.append(
+                (
+                    "num",
+                    make_pipeline(
+                        SimpleImputer(
+                            strategy="median", add_indicator=True, keep_empty_features=True
+                        ),
+                        StandardScaler(),
+                    ),
+                    numeric,
+                )
+            )
+        if low + mid:
+            steps.append(("onehot", _one_hot(), low + mid))
+        if high:
+            steps.append(
+                ("high", make_pipeline(_target_encoder(profile, seed), StandardScaler()), high)
+            )
+    else:
+        raise ValueError(f"unknown preprocessing {kind!r}; choose one of {PREPROCESSINGS}")
+    return ColumnTransformer(steps, remainder="drop", sparse_threshold=0.0)
+
+
+def native_categorical_mask(profile: DataProfile) -> list[bool] | None:
+    """Which columns of the ``"native"`` output are categorical, or None if none are."""
+    low, mid, high = _split_categoricals(profile)
+    if not low + mid:
+        return None
+    return [False] * len(_numeric(profile)) + [True] * len(low + mid) + [False] * len(high)
+
+
+def make_pipeline_for(
+    preprocessing: str, model: BaseEstimator, profile: DataProfile, seed: int = 0
+) -> Pipeline:
+    """The full model a user gets: schema adapter, preprocessor and estimator."""
+    return Pipeline(
+        [
+            ("schema", SchemaAdapter(dict(profile.schema))),
+            ("prep", make_preprocessor(preprocessing, profile, seed)),
+            ("model", model),
+        ]
+    )
