@@ -49,11 +49,25 @@ __all__ = [
     "__version__",
     "auto_tune",
     "default_storage_url",
+    "load",
     "profile_data",
     "register_family",
     "registered_families",
     "studies",
 ]
+
+
+def load(name: str, storage: str | None = None) -> TuneResult:
+    """Open a stored study without its training data: leaderboard, plots, explorer.
+
+    Example:
+        >>> import autotune
+        >>> result = autotune.load("target-3f9a1c2e")  # doctest: +SKIP
+        >>> result.plot_importance()  # doctest: +SKIP
+    """
+    from autotune.store import load_study
+
+    return TuneResult.from_study(load_study(name, storage))
 
 
 def auto_tune(

@@ -164,7 +164,9 @@ def to_frame(X: Any) -> pd.DataFrame:
         values = numeric.to_numpy(dtype=float, na_value=np.nan)
         n_inf = int(np.isinf(values).sum())
         if n_inf:
-            bad = [c for c, n in zip(numeric.columns, np.isinf(values).sum(axis=0), strict=False) if n]
+            bad = [
+                c for c, n in zip(numeric.columns, np.isinf(values).sum(axis=0), strict=False) if n
+            ]
             raise DataError(
                 f"X has {n_inf} infinite value(s) in column(s) {bad[:10]}; replace them with "
                 "NaN, e.g. X.replace([np.inf, -np.inf], np.nan), or with finite values."

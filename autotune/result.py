@@ -174,6 +174,105 @@ class TuneResult(BaseEstimator):
         """Every trial of the study, best first (see :func:`autotune.leaderboard.leaderboard`)."""
         return leaderboard(self.study)
 
+    # -- inspection (plots load plotly lazily) -------------------------------------------
+    def plot_importance(self, family: str | None = None) -> Any:
+        """Parameter importance: overall (family choice included) or within one family."""
+        from autotune import plots
+
+        return plots.plot_importance(self.study, family=family)
+
+    def plot_history(self) -> Any:
+        """Optimisation history with the best-so-far line."""
+        from autotune import plots
+
+        return plots.plot_history(self.study)
+
+    def plot_parallel(self, family: str | None = None) -> Any:
+        """Parallel coordinates of one family's parameters (the best family by default)."""
+        from autotune import plots
+
+        return plots.plot_parallel(self.study, family=family or self.best_family_)
+
+    def plot_slice(self, family: str | None = None) -> Any:
+        """Score against each of the top parameters of a family."""
+        from autotune import plots
+
+        return plots.plot_slice(self.study, family=family or self.best_family_)
+
+    def plot_contour(self, family: str | None = None) -> Any:
+        """Score over the two most important parameters of a family."""
+        from autotune import plots
+
+        return plots.plot_contour(self.study, family=family or self.best_family_)
+
+    def plot_families(self) -> Any:
+        """Score distribution per family."""
+        from autotune import plots
+
+        return plots.plot_families(self.study)
+
+    def plot_intermediate(self) -> Any:
+        """Intermediate values (folds or epochs), pruned trials included."""
+        from autotune import plots
+
+        return plots.plot_intermediate(self.study)
+
+    def explore(self) -> Any:
+        """An ipywidgets dashboard of the study: family filter, plot tabs, trials table."""
+        from autotune.ui import explore
+
+        return explore(self)
+
+    def report(self, path: str) -> str:
+        """Write a standalone HTML report (summary, leaderboard, plots); returns the path."""
+        from autotune.report import write_report
+
+        return write_report(self, path)
+
+    @classmethod
+    def from_study(cls, study: optuna.Study) -> TuneResult:
+        """The inspection side of a stored study: leaderboard, plots and best trial.
+
+        Raises:
+            StudyMismatchError: the study was not made by autotune.
+        """
+        from autotune.exceptions import StudyMismatchError
+        from autotune.metrics import get_metric
+        from autotune.store import read_meta
+
+        meta = read_meta(study)
+        if not meta or "profile" not in meta:
+            raise StudyMismatchError(
+                f"Study {study.study_name!r} was not made by autotune; open it with optuna."
+            )
+        profile = DataProfile.from_dict(meta["profile"])
+        result = cls(
+            metric=meta.get("metric", "auto"),
+            families=list(meta.get("families", [])),
+            strategy=meta.get("strategy", "auto"),
+            study_name=study.study_name,
+        )
+        result.study_ = study
+        result.profile_ = profile
+        try:
+            result.metric_ = get_metric(meta.get("metric", "auto"), profile.task)
+        except ConfigError:
+            result.metric_ = None  # a custom metric: scores are shown, not recomputed
+        result.n_features_in_ = profile.n_cols
+        result.feature_names_in_ = np.asarray(profile.columns, dtype=object)
+        if profile.is_classification:
+            result.classes_ = np.asarray(profile.classes)
+        try:
+            best = study.best_trial
+        except ValueError:
+            return result
+        family = get_family(best.params["family"])
+        result.best_trial_ = best
+        result.best_family_ = family.name
+        result.best_score_ = float(best.value)
+        result.best_params_ = family_params(best, family, profile)
+        return result
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         profile = getattr(self, "profile_", None)

@@ -37,6 +37,7 @@ __all__ = [
     "check_resumable",
     "default_storage_url",
     "list_studies",
+    "load_study",
     "mask_url",
     "open_storage",
     "read_meta",
@@ -140,14 +141,16 @@ def open_storage(url: str | None = None, *, heartbeat: bool = False) -> optuna.s
     elif url.startswith(("postgresql", "mysql")):
         engine_kwargs["pool_pre_ping"] = True
     heartbeat_kwargs: dict[str, Any] = {}
-    if heartbeat:
-        heartbeat_kwargs = {
-            "heartbeat_interval": HEARTBEAT_INTERVAL,
-            "grace_period": GRACE_PERIOD,
-            "heartbeat_stale_trial_callback": optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=2
-            ),
-        }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if heartbeat:
+            heartbeat_kwargs = {
+                "heartbeat_interval": HEARTBEAT_INTERVAL,
+                "grace_period": GRACE_PERIOD,
+                "heartbeat_stale_trial_callback": (
+                    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)
+                ),
+            }
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     try:
@@ -280,6 +283,22 @@ def list_studies(storage: str | None = None) -> pd.DataFrame:
         )
     columns = ["name", "task", "metric", "trials", "best_score", "started", "updated"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def load_study(name: str, storage: str | None = None) -> optuna.Study:
+    """Open an existing study by name, for inspection or to continue it.
+
+    Raises:
+        StoreError: no study of that name exists in the store (the message lists some).
+    """
+    opened = open_storage(storage)
+    names = optuna.get_all_study_names(opened)
+    if name not in names:
+        shown = ", ".join(sorted(names)[:10]) or "none"
+        raise StoreError(
+            f"No study named {name!r} in {mask_url(storage or opened.url)}; studies there: {shown}."
+        )
+    return optuna.load_study(study_name=name, storage=opened)
 
 
 def _last_update(storage: optuna.storages.BaseStorage, study_id: int) -> dt.datetime | None:

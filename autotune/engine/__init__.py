@@ -13,6 +13,7 @@ from autotune.engine._search import (
     default_timeout,
     encode_target,
     family_params,
+    fit_final_model,
     trial_family,
     tune,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "default_timeout",
     "encode_target",
     "family_params",
+    "fit_final_model",
     "make_pruner",
     "make_sampler",
     "make_splits",

@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from autotune.data import DataProfile, coerce_frame
-from autotune.families import ModelFamily, Space
+from autotune.families import FitContext, ModelFamily, Space
 from autotune.families._preprocess import make_preprocessor
 from autotune.metrics import Metric
 
@@ -154,10 +154,12 @@ class Objective:
         params: dict[str, Any],
         stats: FamilyStats,
     ) -> float:
+        epochs = family.fidelity == "epochs"
+        splits = self.splits[:1] if epochs else self.splits
         fold_scores: list[float] = []
         secondary: dict[str, list[float]] = {m.name: [] for m in self.secondary}
         fit_times: list[float] = []
-        for fold, (train, valid) in enumerate(self.splits):
+        for fold, (train, valid) in enumerate(splits):
             expected = max(fit_times) if fit_times else stats.expected_fold_time()
             try:
                 self._check_time(expected)
@@ -165,22 +167,33 @@ class Objective:
                 trial.set_user_attr("stopped", "time budget reached")
                 raise optuna.TrialPruned("time budget reached") from None
             X_train, X_valid = self._fold_data(family.preprocessing, fold)
+            y_valid = self.y[valid]
             model = clone(family.build(params, self.profile, self.seed))
+            context = FitContext(
+                X_valid=X_valid,
+                y_valid=y_valid,
+                score=lambda p, y_valid=y_valid: self.metric.score(y_valid, p, self.classes),
+                trial=trial if epochs else None,
+                deadline=self.deadline,
+                seed=self.seed,
+            )
             started = time.monotonic()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model.fit(X_train, self.y[train])
+                family.fit(model, X_train, self.y[train], context)
                 prediction = predict_scores(model, X_valid, self.profile)
             fit_times.append(time.monotonic() - started)
             stats.fold_times.append(fit_times[-1])
-            score = self.metric.score(self.y[valid], prediction, self.classes)
+            score = self.metric.score(y_valid, prediction, self.classes)
             if not math.isfinite(score):
                 raise ValueError(f"the {self.metric.name} of fold {fold} is not finite ({score})")
             fold_scores.append(score)
             for m in self.secondary:
-                secondary[m.name].append(m.score(self.y[valid], prediction, self.classes))
+                secondary[m.name].append(m.score(y_valid, prediction, self.classes))
+            if epochs:
+                continue
             trial.report(score, fold)
-            if fold < len(self.splits) - 1 and trial.should_prune():
+            if fold < len(splits) - 1 and trial.should_prune():
                 trial.set_user_attr("fit_time", float(np.mean(fit_times)))
                 raise optuna.TrialPruned(f"pruned after fold {fold}")
         stats.n_ok += 1

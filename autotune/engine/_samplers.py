@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
+from collections.abc import Mapping
 
 import optuna
 
+from autotune.engine._pruning import GroupedPruner
 from autotune.exceptions import ConfigError, MissingDependencyError
 
 __all__ = ["STRATEGIES", "make_pruner", "make_sampler"]
@@ -66,10 +68,6 @@ def make_sampler(strategy: str, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.GPSampler(seed=seed)
 
 
-def make_pruner() -> optuna.pruners.BasePruner:
-    """Wilcoxon's signed-rank test on per-fold scores against the best trial's folds.
-
-    Folds are the same for every trial, so the comparison is paired and fair across
-    families.
-    """
-    return optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+def make_pruner(fidelities: Mapping[str, str]) -> optuna.pruners.BasePruner:
+    """Paired Wilcoxon tests on folds, and a per-family median rule on epochs."""
+    return GroupedPruner(fidelities)

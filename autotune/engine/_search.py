@@ -23,7 +23,14 @@ from autotune.engine._events import Listener, RunInfo, TrialReport
 from autotune.engine._objective import FAMILY_PARAM, Objective
 from autotune.engine._samplers import check_strategy, make_pruner, make_sampler
 from autotune.exceptions import ConfigError, StudyMismatchError, TuningFailedError
-from autotune.families import ModelFamily, Space, choose_families, get_family, make_pipeline_for
+from autotune.families import (
+    FitContext,
+    ModelFamily,
+    Space,
+    choose_families,
+    get_family,
+    make_pipeline_for,
+)
 from autotune.metrics import Metric, get_metric, secondary_metrics
 from autotune.store import (
     check_resumable,
@@ -104,6 +111,24 @@ def build_final_model(
     family = get_family(trial.params[FAMILY_PARAM])
     model = family.build(family_params(trial, family, profile), profile, seed)
     return family, make_pipeline_for(family.preprocessing, model, profile, seed)
+
+
+def fit_final_model(
+    trial: FrozenTrial,
+    profile: DataProfile,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    deadline: float | None = None,
+) -> tuple[ModelFamily, Pipeline]:
+    """Fit a trial's configuration on all the data, through the family's own ``fit``."""
+    family, model = build_final_model(trial, profile, seed)
+    preprocess = Pipeline(model.steps[:-1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        X_ready = preprocess.fit_transform(X, y)
+        family.fit(model.steps[-1][1], X_ready, y, FitContext(deadline=deadline, seed=seed))
+    return family, model
 
 
 @contextlib.contextmanager
@@ -324,7 +349,7 @@ def tune(
         )
         earlier = study.get_trials(deepcopy=False)
         study.sampler = make_sampler(strategy, int(seed) + len(earlier))
-        study.pruner = make_pruner()
+        study.pruner = make_pruner({f.name: f.fidelity for f in chosen})
         write_meta(study, meta)
 
     y_encoded = encode_target(target, profile)
@@ -390,10 +415,7 @@ def tune(
                 listener.on_message("interrupted: finishing with the best trial so far")
 
     best = _best_trial(study, chosen_metric)
-    family, model = build_final_model(best, profile, int(seed))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(frame, y_encoded)
+    family, model = fit_final_model(best, profile, frame, y_encoded, int(seed), run.deadline)
     elapsed = time.monotonic() - started
     listener.on_message(
         f"best {chosen_metric.name} {best.value:.4g} by {family.name} (trial {best.number}); "

@@ -1,6 +1,6 @@
 """Model families: each one a search space and a way to build an estimator from it."""
 
-from autotune.families._base import ModelFamily
+from autotune.families._base import FitContext, ModelFamily
 from autotune.families._preprocess import SchemaAdapter, make_pipeline_for
 from autotune.families._registry import (
     choose_families,
@@ -17,6 +17,7 @@ from autotune.families.svm import SupportVectorFamily
 
 __all__ = [
     "ExtraTreesFamily",
+    "FitContext",
     "HistGradientBoostingFamily",
     "KNeighborsFamily",
     "LinearFamily",

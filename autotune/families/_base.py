@@ -2,15 +2,52 @@
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
+import optuna
 from sklearn.base import BaseEstimator
 
 from autotune.data import DataProfile
 from autotune.families._space import Space
 
-__all__ = ["ModelFamily"]
+__all__ = ["FitContext", "ModelFamily"]
+
+
+@dataclass
+class FitContext:
+    """What a family's ``fit`` may use while a trial trains.
+
+    Attributes:
+        X_valid, y_valid: The trial's validation data (preprocessed; classes as indices).
+        score: Scores a prediction on ``X_valid`` in the study's metric.
+        trial: The Optuna trial, or None for the final fit.
+        deadline: ``time.monotonic()`` by which training must stop, or None.
+        seed: The run's seed.
+    """
+
+    X_valid: Any = None
+    y_valid: np.ndarray | None = None
+    score: Callable[[np.ndarray], float] | None = None
+    trial: optuna.Trial | None = None
+    deadline: float | None = None
+    seed: int = 0
+
+    def report(self, value: float, step: int) -> None:
+        """Report an intermediate score; raises ``optuna.TrialPruned`` when it is poor."""
+        if self.trial is None:
+            return
+        self.trial.report(value, step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {step}")
+
+    def time_left(self) -> float | None:
+        """Seconds until the deadline, or None without one."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
 
 
 class ModelFamily(ABC):
@@ -24,6 +61,7 @@ class ModelFamily(ABC):
     Attributes:
         name: Short, unique, used as the parameter namespace (``name.param``).
         tasks: Any of ``"binary"``, ``"multiclass"``, ``"regression"``.
+        fidelity: How trials of the family are scored and pruned (see below).
         preprocessing: ``"scaled"`` (impute, one-hot, scale), ``"trees"`` (impute, one-hot
             or ordinal codes) or ``"native"`` (missing values and categories kept for
             models that handle them natively).
@@ -32,6 +70,9 @@ class ModelFamily(ABC):
     name: ClassVar[str]
     tasks: ClassVar[tuple[str, ...]] = ("binary", "multiclass", "regression")
     preprocessing: ClassVar[str] = "scaled"
+    #: ``"folds"``: scored by cross-validation, reported per fold. ``"epochs"``: trained
+    #: once on a holdout (the first fold) and reported per epoch by :meth:`fit`.
+    fidelity: ClassVar[str] = "folds"
 
     def suitability(self, profile: DataProfile) -> str | None:
         """Why the family should be left out of ``families="auto"`` for this data, if it should."""
@@ -47,6 +88,10 @@ class ModelFamily(ABC):
 
         Classifiers are fitted on class indices ``0..K-1`` and must offer ``predict_proba``.
         """
+
+    def fit(self, model: Any, X: Any, y: np.ndarray, context: FitContext) -> Any:
+        """Fit ``model``; families with epochs override this to report and stop in time."""
+        return model.fit(X, y)
 
     def starting_points(self, profile: DataProfile) -> list[dict[str, Any]]:
         """Strong configurations tried first, keyed by unprefixed search-space names."""

@@ -1,0 +1,70 @@
+"""Pruning that only compares like with like.
+
+Families that report per cross-validation fold share one comparison: every trial is
+scored on the same folds, so Wilcoxon's paired test against the best trial is fair across
+them. Families that report per epoch are compared only with trials of the same family,
+by a median rule, because epoch 5 of a network says nothing about fold 5 of a forest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Container, Mapping
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["GroupedPruner"]
+
+
+class _StudyView:
+    """A study that shows a pruner only the trials of one group."""
+
+    def __init__(self, study: optuna.Study, keep: Callable[[FrozenTrial], bool]) -> None:
+        self._study = study
+        self._keep = keep
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def get_trials(
+        self, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        trials = self._study.get_trials(deepcopy=deepcopy, states=states)
+        return [t for t in trials if self._keep(t)]
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        complete = self.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not complete:
+            raise ValueError("no complete trial in this group")
+        pick = min if self._study.direction == optuna.study.StudyDirection.MINIMIZE else max
+        return pick(complete, key=lambda t: t.value)
+
+
+class GroupedPruner(optuna.pruners.BasePruner):
+    """Routes each trial to the pruner of its family's fidelity.
+
+    Args:
+        fidelities: Family name → ``"folds"`` or ``"epochs"``.
+    """
+
+    def __init__(self, fidelities: Mapping[str, str]) -> None:
+        self.fidelities = dict(fidelities)
+        self._folds = optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+        self._epochs = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
+
+    def _fidelity(self, trial: FrozenTrial) -> str:
+        return self.fidelities.get(trial.params.get("family", ""), "folds")
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        family = trial.params.get("family")
+        if self._fidelity(trial) == "epochs":
+            view = _StudyView(study, lambda t: t.params.get("family") == family)
+            return self._epochs.prune(view, trial)  # type: ignore[arg-type]
+        view = _StudyView(study, lambda t: self._fidelity(t) == "folds")
+        return self._folds.prune(view, trial)  # type: ignore[arg-type]
