@@ -78,6 +78,7 @@ class Objective:
         *,
         seed: int,
         grid: bool = False,
+        strategy: str = "auto",
         deadline: float | None = None,
         on_trial_start: Any = None,
     ) -> None:
@@ -90,6 +91,7 @@ class Objective:
         self.splits = splits
         self.seed = seed
         self.grid = grid
+        self.strategy = strategy
         self.deadline = deadline
         self.on_trial_start = on_trial_start
         self.stats: dict[str, FamilyStats] = {name: FamilyStats() for name in self.families}
@@ -118,7 +120,9 @@ class Objective:
     def sample(self, trial: optuna.Trial) -> tuple[ModelFamily, dict[str, Any]]:
         name = trial.suggest_categorical(FAMILY_PARAM, list(self.families))
         family = self.families[name]
-        params = family.suggest(Space(trial, name, grid=self.grid), self.profile)
+        params = family.suggest(
+            Space(trial, name, grid=self.grid, strategy=self.strategy), self.profile
+        )
         return family, params
 
     def _check_time(self, expected: float | None) -> None:

@@ -44,6 +44,8 @@ from autotune.store import (
 
 __all__ = ["TuneOutcome", "build_final_model", "default_timeout", "tune"]
 
+#: The family that ``strategy="gradient"`` tunes (by hypergradient descent on its step size).
+GRADIENT_FAMILY = "keras"
 #: Safety factor on the measured fold time when reserving time for the final fit.
 FINAL_FIT_MARGIN = 1.5
 
@@ -321,7 +323,9 @@ def tune(
         chosen = [get_family(n) for n in old_meta["families"]]
         family_line = f"families: {', '.join(old_meta['families'])} (as in the study)"
     else:
-        chosen, family_line = choose_families(profile, families)
+        if strategy == "gradient" and families == "auto":
+            families = [GRADIENT_FAMILY]
+        chosen, family_line = choose_families(profile, families, timeout)
     listener.on_message(family_line)
     n_splits = int(old_meta.get("cv", {}).get("n_splits", 0)) or choose_n_splits(profile)
     meta = {
@@ -364,6 +368,7 @@ def tune(
         splits,
         seed=int(seed),
         grid=strategy == "grid",
+        strategy=strategy,
         on_trial_start=listener.on_trial_start,
     )
     run = _Run(

@@ -74,8 +74,13 @@ class ModelFamily(ABC):
     #: once on a holdout (the first fold) and reported per epoch by :meth:`fit`.
     fidelity: ClassVar[str] = "folds"
 
-    def suitability(self, profile: DataProfile) -> str | None:
-        """Why the family should be left out of ``families="auto"`` for this data, if it should."""
+    def suitability(self, profile: DataProfile, timeout: float | None) -> str | None:
+        """Why the family should be left out of ``families="auto"``, if it should.
+
+        Args:
+            profile: The data.
+            timeout: The run's time budget in seconds, or None when only trials are counted.
+        """
         return None
 
     @abstractmethod

@@ -63,7 +63,7 @@ def get_family(name: str) -> ModelFamily:
 
 
 def choose_families(
-    profile: DataProfile, families: str | Sequence[str] = "auto"
+    profile: DataProfile, families: str | Sequence[str] = "auto", timeout: float | None = None
 ) -> tuple[list[ModelFamily], str]:
     """The families to search for this data, and one line saying which and why.
 
@@ -77,7 +77,7 @@ def choose_families(
         for family in _REGISTRY.values():
             if profile.task not in family.tasks:
                 continue
-            reason = family.suitability(profile)
+            reason = family.suitability(profile, timeout)
             if reason is None:
                 chosen.append(family)
             else:

@@ -28,12 +28,16 @@ class Space:
         trial: The Optuna trial being sampled.
         prefix: The family's name; parameters are stored as ``prefix.name``.
         grid: Discretise every range into a few values, for exhaustive search.
+        strategy: The run's ``strategy=``, for families that adapt to it (``"gradient"``).
     """
 
-    def __init__(self, trial: optuna.Trial, prefix: str, *, grid: bool = False) -> None:
+    def __init__(
+        self, trial: optuna.Trial, prefix: str, *, grid: bool = False, strategy: str = "auto"
+    ) -> None:
         self.trial = trial
         self.prefix = prefix
         self.grid = grid
+        self.strategy = strategy
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}.{name}"

@@ -23,7 +23,7 @@ class KNeighborsFamily(ModelFamily):
     name = "knn"
     preprocessing = "scaled"
 
-    def suitability(self, profile: DataProfile) -> str | None:
+    def suitability(self, profile: DataProfile, timeout: float | None) -> str | None:
         if profile.n_rows > MAX_ROWS:
             return f"more than {MAX_ROWS:,} rows makes prediction slow"
         if profile.n_cols > MAX_COLUMNS:

@@ -22,7 +22,7 @@ class SupportVectorFamily(ModelFamily):
     name = "svm"
     preprocessing = "scaled"
 
-    def suitability(self, profile: DataProfile) -> str | None:
+    def suitability(self, profile: DataProfile, timeout: float | None) -> str | None:
         if profile.n_rows > MAX_ROWS:
             return f"more than {MAX_ROWS:,} rows makes kernel fitting slow"
         return None
