@@ -48,13 +48,31 @@ __all__ = [
     "TuningFailedError",
     "__version__",
     "auto_tune",
+    "controls",
     "default_storage_url",
+    "explore",
     "load",
     "profile_data",
     "register_family",
     "registered_families",
     "studies",
 ]
+
+
+def controls(X: Any, y: Any, **options: Any) -> Any:
+    """A notebook form to choose families, metric, budget, strategy and store, with Start
+    and Stop; the finished result is on the returned object's ``result``."""
+    from autotune.ui import controls as make_controls
+
+    return make_controls(X, y, **options)
+
+
+def explore(study: str | TuneResult, storage: str | None = None) -> Any:
+    """An ipywidgets dashboard of a study (by name, or a result): plots and trials table."""
+    from autotune.ui import explore as make_explorer
+
+    result = study if isinstance(study, TuneResult) else load(study, storage)
+    return make_explorer(result)
 
 
 def load(name: str, storage: str | None = None) -> TuneResult:

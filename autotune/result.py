@@ -115,7 +115,7 @@ class TuneResult(BaseEstimator):
         self.best_trial_ = best
         self.best_family_ = family.name
         self.best_score_ = float(best.value)
-        self.best_params_ = family_params(best, family, profile)
+        self.best_params_ = family_params(best, family, profile, self.strategy)
         self.resumed_ = outcome.resumed
         self.n_new_trials_ = outcome.n_new_trials
         self.elapsed_ = outcome.elapsed
@@ -270,7 +270,7 @@ class TuneResult(BaseEstimator):
         result.best_trial_ = best
         result.best_family_ = family.name
         result.best_score_ = float(best.value)
-        result.best_params_ = family_params(best, family, profile)
+        result.best_params_ = family_params(best, family, profile, result.strategy)
         return result
 
     def __sklearn_tags__(self) -> Any:

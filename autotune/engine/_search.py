@@ -98,20 +98,23 @@ def trial_family(trial: FrozenTrial) -> str | None:
 
 
 def family_params(
-    trial: FrozenTrial | dict[str, Any], family: ModelFamily, profile: DataProfile
+    trial: FrozenTrial | dict[str, Any],
+    family: ModelFamily,
+    profile: DataProfile,
+    strategy: str = "auto",
 ) -> dict[str, Any]:
     """The estimator parameters of a trial, rebuilt by replaying the family's sampling."""
     params = trial if isinstance(trial, dict) else trial.params
     fixed = optuna.trial.FixedTrial(dict(params))
-    return family.suggest(Space(fixed, family.name), profile)
+    return family.suggest(Space(fixed, family.name, strategy=strategy), profile)
 
 
 def build_final_model(
-    trial: FrozenTrial, profile: DataProfile, seed: int
+    trial: FrozenTrial, profile: DataProfile, seed: int, strategy: str = "auto"
 ) -> tuple[ModelFamily, Pipeline]:
     """An unfitted pipeline for a trial's configuration."""
     family = get_family(trial.params[FAMILY_PARAM])
-    model = family.build(family_params(trial, family, profile), profile, seed)
+    model = family.build(family_params(trial, family, profile, strategy), profile, seed)
     return family, make_pipeline_for(family.preprocessing, model, profile, seed)
 
 
@@ -122,9 +125,10 @@ def fit_final_model(
     y: np.ndarray,
     seed: int,
     deadline: float | None = None,
+    strategy: str = "auto",
 ) -> tuple[ModelFamily, Pipeline]:
     """Fit a trial's configuration on all the data, through the family's own ``fit``."""
-    family, model = build_final_model(trial, profile, seed)
+    family, model = build_final_model(trial, profile, seed, strategy)
     preprocess = Pipeline(model.steps[:-1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -420,7 +424,9 @@ def tune(
                 listener.on_message("interrupted: finishing with the best trial so far")
 
     best = _best_trial(study, chosen_metric)
-    family, model = fit_final_model(best, profile, frame, y_encoded, int(seed), run.deadline)
+    family, model = fit_final_model(
+        best, profile, frame, y_encoded, int(seed), run.deadline, strategy
+    )
     elapsed = time.monotonic() - started
     listener.on_message(
         f"best {chosen_metric.name} {best.value:.4g} by {family.name} (trial {best.number}); "
