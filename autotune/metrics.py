@@ -82,8 +82,11 @@ def _roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
         return skm.roc_auc_score(y, proba[:, 1])
     present = np.unique(y)
     if len(present) < proba.shape[1]:
+        # a fold lacking some classes: score the classes that are there
         sub = proba[:, present]
         sub = sub / np.clip(sub.sum(axis=1, keepdims=True), _EPS, None)
+        if len(present) == 2:
+            return skm.roc_auc_score(y == present[1], sub[:, 1])
         return skm.roc_auc_score(np.searchsorted(present, y), sub, multi_class="ovr")
     return skm.roc_auc_score(y, proba, multi_class="ovr")
 

@@ -14,7 +14,6 @@ therefore shares the project's store.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import sqlite3
@@ -269,16 +268,18 @@ def list_studies(storage: str | None = None) -> pd.DataFrame:
     for summary in optuna.get_all_study_summaries(opened, include_best_trial=True):
         attrs = summary.user_attrs.get(META_KEY, {}) if summary.user_attrs else {}
         best = summary.best_trial.value if summary.best_trial is not None else None
-        started = summary.datetime_start
+        trials = opened.get_all_trials(summary._study_id, deepcopy=False)
+        stamps = [t.datetime_complete or t.datetime_start for t in trials]
+        stamps = [s for s in stamps if s is not None]
         rows.append(
             {
                 "name": summary.study_name,
                 "task": attrs.get("task"),
                 "metric": attrs.get("metric"),
-                "trials": summary.n_trials,
+                "trials": sum(t.state.is_finished() for t in trials),
                 "best_score": best,
-                "started": started,
-                "updated": _last_update(opened, summary._study_id),
+                "started": summary.datetime_start,
+                "updated": max(stamps) if stamps else None,
             }
         )
     columns = ["name", "task", "metric", "trials", "best_score", "started", "updated"]
@@ -299,10 +300,3 @@ def load_study(name: str, storage: str | None = None) -> optuna.Study:
             f"No study named {name!r} in {mask_url(storage or opened.url)}; studies there: {shown}."
         )
     return optuna.load_study(study_name=name, storage=opened)
-
-
-def _last_update(storage: optuna.storages.BaseStorage, study_id: int) -> dt.datetime | None:
-    trials = storage.get_all_trials(study_id, deepcopy=False)
-    stamps = [t.datetime_complete or t.datetime_start for t in trials]
-    stamps = [s for s in stamps if s is not None]
-    return max(stamps) if stamps else None

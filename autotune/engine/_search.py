@@ -22,7 +22,7 @@ from autotune.engine._cv import choose_n_splits, make_splits
 from autotune.engine._events import Listener, RunInfo, TrialReport
 from autotune.engine._objective import FAMILY_PARAM, Objective
 from autotune.engine._samplers import check_strategy, make_pruner, make_sampler
-from autotune.exceptions import ConfigError, StudyMismatchError, TuningFailedError
+from autotune.exceptions import AutotuneWarning, ConfigError, StudyMismatchError, TuningFailedError
 from autotune.families import (
     FitContext,
     ModelFamily,
@@ -140,7 +140,7 @@ def fit_final_model(
 @contextlib.contextmanager
 def _quiet_optuna() -> Iterator[None]:
     previous = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(logging.WARNING)
+    optuna.logging.set_verbosity(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -252,7 +252,7 @@ class _Run:
         for name, reason in dropped:
             if not getattr(self.objective.stats[name], "_announced", False):
                 self.objective.stats[name]._announced = True  # type: ignore[attr-defined]
-                warnings.warn(f"family {name!r} dropped: {reason}", stacklevel=2)
+                warnings.warn(f"family {name!r} dropped: {reason}", AutotuneWarning, stacklevel=1)
                 self.listener.on_message(f"dropped family {name}: {reason}")
         if self.should_stop(dropped_all=len(dropped) == len(self.objective.stats)):
             study.stop()
@@ -393,7 +393,8 @@ def tune(
                 objective.stats[family].n_ok += 1
     if resumed:
         best = f", best {chosen_metric.name} {run.best.value:.4g}" if run.best else ""
-        listener.on_message(f"resumed study '{name}': {len(earlier)} earlier trials{best}")
+        n_done = sum(t.state.is_finished() for t in earlier)
+        listener.on_message(f"resumed study '{name}': {n_done} earlier trials{best}")
     else:
         listener.on_message(f"new study '{name}' in {mask_url(url)}")
     if strategy != "grid":
@@ -407,7 +408,7 @@ def tune(
             families=tuple(f.name for f in chosen),
             timeout=timeout,
             n_trials=n_trials,
-            n_earlier_trials=len(earlier),
+            n_earlier_trials=sum(t.state.is_finished() for t in earlier),
         )
     )
     run.update_deadline()

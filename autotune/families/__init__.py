@@ -11,6 +11,7 @@ from autotune.families._registry import (
 from autotune.families._space import Space
 from autotune.families.forest import ExtraTreesFamily, RandomForestFamily
 from autotune.families.hgb import HistGradientBoostingFamily
+from autotune.families.keras import KerasFamily
 from autotune.families.knn import KNeighborsFamily
 from autotune.families.linear import LinearFamily
 from autotune.families.svm import SupportVectorFamily
@@ -20,6 +21,7 @@ __all__ = [
     "FitContext",
     "HistGradientBoostingFamily",
     "KNeighborsFamily",
+    "KerasFamily",
     "LinearFamily",
     "ModelFamily",
     "RandomForestFamily",
@@ -40,5 +42,6 @@ for _family in (
     ExtraTreesFamily(),
     KNeighborsFamily(),
     SupportVectorFamily(),
+    KerasFamily(),
 ):
     register_family(_family)

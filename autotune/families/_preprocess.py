@@ -79,7 +79,7 @@ def _one_hot() -> OneHotEncoder:
     return OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5, sparse_output=False)
 
 
-def _ordinal(missing: float) -> OrdinalEncoder:
+def _ordinal(missing: float | int) -> OrdinalEncoder:
     return OrdinalEncoder(
         handle_unknown="use_encoded_value",
         unknown_value=missing,
@@ -112,7 +112,7 @@ def make_preprocessor(kind: str, profile: DataProfile, seed: int = 0) -> ColumnT
         if low:
             steps.append(("onehot", _one_hot(), low))
         if mid + high:
-            steps.append(("ord", _ordinal(-1.0), mid + high))
+            steps.append(("ord", _ordinal(-1), mid + high))
     elif kind == "scaled":
         if numeric:
             steps.append(

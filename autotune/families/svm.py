@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sklearn.base import BaseEstimator
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.svm import SVC, SVR
 
 from autotune.data import DataProfile
@@ -39,7 +40,10 @@ class SupportVectorFamily(ModelFamily):
     def build(self, params: dict[str, Any], profile: DataProfile, seed: int) -> BaseEstimator:
         if profile.task == "regression":
             return SVR(**params, cache_size=500)
-        return SVC(**params, probability=True, cache_size=500, random_state=seed)
+        # Platt scaling on internal folds gives the probabilities that log loss and AUC need.
+        return CalibratedClassifierCV(
+            SVC(**params, cache_size=500, random_state=seed), method="sigmoid", cv=3, ensemble=False
+        )
 
     def starting_points(self, profile: DataProfile) -> list[dict[str, Any]]:
         gamma = min(1.0, max(1e-4, 1.0 / max(profile.n_cols, 1)))

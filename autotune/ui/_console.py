@@ -1,8 +1,10 @@
-"""Progress in a terminal: a tqdm bar over the time budget or the trial count."""
+"""Progress in a terminal (a tqdm bar over the time budget or the trial count), and the
+choice of display for ``show=``."""
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import Any
 
@@ -77,7 +79,17 @@ class ConsoleProgress(Listener):
 
 
 def make_listener(show: bool | str) -> Listener:
-    """The listener for ``show=``: ``False`` is silent, otherwise a progress display."""
+    """The listener for ``show=``: ``False`` is silent; otherwise the live widget panel in
+    a Jupyter kernel (displayed here, where the call runs) and a tqdm bar elsewhere."""
     if show is False or show == "none":
         return Listener()
+    if in_notebook():
+        from IPython.display import display
+
+        from autotune.ui._panel import LivePanel
+
+        # a cell that runs the search blocks the kernel, so clicks would arrive too late
+        panel = LivePanel(stoppable=threading.current_thread() is not threading.main_thread())
+        display(panel.widget)
+        return panel
     return ConsoleProgress()

@@ -1,0 +1,87 @@
+"""One test over every registered family: sample, build, fit, predict, save and reload."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+import skops.io as sio
+
+from autotune.data import profile_data
+from autotune.engine import encode_target, family_params, predict_scores
+from autotune.families import ModelFamily, Space, make_pipeline_for, registered_families
+from tests.conftest import make_mixed
+
+FAMILIES = sorted(registered_families())
+
+
+def _task_data(task: str):
+    X, y = make_mixed(n=160)
+    if task == "regression":
+        y = X["x2"].fillna(0) * 2 + np.random.default_rng(1).normal(size=len(X))
+    elif task == "multiclass":
+        y = np.where(X["x2"] > 6.6, "hi", np.where(X["x2"] > 3.3, "mid", "lo"))
+    return X, y
+
+
+def _fit(family: ModelFamily, task: str, seed: int = 0):
+    X, y = _task_data(task)
+    frame, target, profile = profile_data(X, y)
+    study = optuna.create_study()
+    trial = study.ask()
+    params = family.suggest(Space(trial, family.name), profile)
+    model = make_pipeline_for(
+        family.preprocessing, family.build(params, profile, seed), profile, seed
+    )
+    model.fit(frame, encode_target(target, profile))
+    return model, frame, profile
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize("name", FAMILIES)
+def test_family_fits_predicts_and_reloads(name, task, tmp_path):
+    family = registered_families()[name]
+    if task not in family.tasks:
+        pytest.fail(f"built-in family {name} should serve {task}")
+    model, frame, profile = _fit(family, task)
+    unseen = frame.head(20).copy()
+    unseen["city"] = "a city never seen"
+    unseen.loc[:5, "x2"] = np.nan
+    scores = predict_scores(model, unseen, profile)
+    if task == "regression":
+        assert scores.shape == (20,) and np.isfinite(scores).all()
+    else:
+        assert scores.shape == (20, profile.n_classes)
+        assert np.allclose(scores.sum(axis=1), 1.0)
+    path = tmp_path / "model.skops"
+    sio.dump(model, path)
+    reloaded = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    np.testing.assert_allclose(predict_scores(reloaded, unseen, profile), scores)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_starting_points_replay_to_the_same_parameters(name):
+    family = registered_families()[name]
+    X, y = _task_data("binary")
+    _, _, profile = profile_data(X, y)
+    for point in family.starting_points(profile):
+        stored = {"family": name, **{f"{name}.{k}": v for k, v in point.items()}}
+        replayed = family_params(stored, family, profile)
+        study = optuna.create_study()
+        study.enqueue_trial(stored)
+        trial = study.ask()
+        sampled = family.suggest(Space(trial, name), profile)
+        assert sampled == replayed
+        assert set(trial.params) == set(stored) - {"family"}
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_grid_space_is_finite(name):
+    family = registered_families()[name]
+    X, y = _task_data("regression")
+    _, _, profile = profile_data(X, y)
+    study = optuna.create_study(sampler=optuna.samplers.BruteForceSampler(seed=0))
+    trial = study.ask()
+    family.suggest(Space(trial, name, grid=True), profile)
+    kinds = {type(d).__name__ for d in trial.distributions.values()}
+    assert kinds <= {"CategoricalDistribution"}
