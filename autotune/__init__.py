@@ -75,17 +75,32 @@ def explore(study: str | TuneResult, storage: str | None = None) -> Any:
     return make_explorer(result)
 
 
-def load(name: str, storage: str | None = None) -> TuneResult:
-    """Open a stored study without its training data: leaderboard, plots, explorer.
+def load(name: str, storage: str | None = None, *, trusted: list[str] | None = None) -> TuneResult:
+    """Open a stored study without its training data.
+
+    The result predicts at once with the final model stored with the study (no refit),
+    and offers the leaderboard, plots and explorer.
+
+    Args:
+        name: The study name (see :func:`studies`).
+        storage: The store's URL; None for the default store.
+        trusted: Extra type names to accept when loading the model file; only needed for
+            models holding types outside scikit-learn, NumPy, SciPy and autotune.
 
     Example:
         >>> import autotune
         >>> result = autotune.load("target-3f9a1c2e")  # doctest: +SKIP
-        >>> result.plot_importance()  # doctest: +SKIP
+        >>> result.predict(X_new)  # doctest: +SKIP
     """
+    from autotune.artifacts import load_model, saved_models
     from autotune.store import load_study
 
-    return TuneResult.from_study(load_study(name, storage))
+    study = load_study(name, storage)
+    result = TuneResult.from_study(study)
+    result.storage = storage
+    if "final" in saved_models(study):
+        result.model_ = load_model(study, "final", trusted=trusted, storage_url=storage)
+    return result
 
 
 def auto_tune(

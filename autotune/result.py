@@ -10,6 +10,7 @@ import numpy as np
 import optuna
 import pandas as pd
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from autotune.data import DataProfile
@@ -134,9 +135,17 @@ class TuneResult(BaseEstimator):
             frame.columns = list(self.profile_.columns)
         return frame
 
+    def _check_model(self) -> None:
+        if hasattr(self, "study_") and not hasattr(self, "model_"):
+            raise NotFittedError(
+                f"Study {self.study_.study_name!r} has no stored model to predict with; run "
+                "auto_tune(X, y) on its data to fit one."
+            )
+        check_is_fitted(self, "model_")
+
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (classification) or values (regression) for raw X."""
-        check_is_fitted(self, "model_")
+        self._check_model()
         scores = predict_scores(self.model_, self._frame(X), self.profile_)
         if self.profile_.task == "regression":
             return scores
@@ -144,7 +153,7 @@ class TuneResult(BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
-        check_is_fitted(self, "model_")
+        self._check_model()
         if not self.profile_.is_classification:
             raise AttributeError("predict_proba is only available for classification tasks.")
         return predict_scores(self.model_, self._frame(X), self.profile_)
@@ -152,7 +161,7 @@ class TuneResult(BaseEstimator):
     def score(self, X: Any, y: Any) -> float:
         """The study's metric on X, y, signed so that higher is better (losses negated),
         as scikit-learn's model selection expects."""
-        check_is_fitted(self, "model_")
+        self._check_model()
         from autotune.engine import encode_target
 
         target = pd.Series(np.asarray(y))
@@ -272,6 +281,14 @@ class TuneResult(BaseEstimator):
         result.best_score_ = float(best.value)
         result.best_params_ = family_params(best, family, profile, result.strategy)
         return result
+
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        from autotune.store import mask_url
+
+        text = super().__repr__(N_CHAR_MAX)
+        if self.storage:
+            text = text.replace(self.storage, mask_url(self.storage))
+        return text
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

@@ -40,6 +40,7 @@ __all__ = [
     "mask_url",
     "open_storage",
     "read_meta",
+    "sqlite_path",
     "study_name_for",
     "write_meta",
 ]
@@ -77,7 +78,8 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite URL, or None for other storages and in-memory SQLite."""
     if not url.startswith("sqlite:///"):
         return None
     path = url[len("sqlite:///") :]
@@ -132,7 +134,7 @@ def open_storage(url: str | None = None, *, heartbeat: bool = False) -> optuna.s
         StoreError: the store cannot be opened; the message never contains a password.
     """
     url = url or default_storage_url()
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     engine_kwargs: dict[str, Any] = {}
     if path is not None:
         _check_sqlite_file(path)

@@ -17,6 +17,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.pipeline import Pipeline
 
+from autotune.artifacts import MODELS_KEY, save_model
 from autotune.data import DataProfile, profile_data
 from autotune.engine._cv import choose_n_splits, make_splits
 from autotune.engine._events import Listener, RunInfo, TrialReport
@@ -428,6 +429,12 @@ def tune(
     family, model = fit_final_model(
         best, profile, frame, y_encoded, int(seed), run.deadline, strategy
     )
+    record = save_model(
+        study, model, role="final", family=family.name, trial_number=best.number, storage_url=url
+    )
+    _save_family_bests(
+        study, run, best, record, profile, frame, y_encoded, int(seed), strategy, url
+    )
     elapsed = time.monotonic() - started
     listener.on_message(
         f"best {chosen_metric.name} {best.value:.4g} by {family.name} (trial {best.number}); "
@@ -446,6 +453,53 @@ def tune(
         elapsed=elapsed,
         storage_url=url,
     )
+
+
+def _save_family_bests(
+    study: optuna.Study,
+    run: _Run,
+    final: FrozenTrial,
+    final_record: dict[str, Any],
+    profile: DataProfile,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    strategy: str,
+    url: str,
+) -> None:
+    """Keep the best model of every family, refitting the others while the budget allows."""
+    models = dict(study.user_attrs.get(MODELS_KEY, {}))
+    models[f"best:{trial_family(final)}"] = final_record
+    study.set_user_attr(MODELS_KEY, models)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    bests: dict[str, FrozenTrial] = {}
+    for trial in complete:
+        name = trial_family(trial)
+        if name and (name not in bests or run.metric.better(trial.value, bests[name].value)):
+            bests[name] = trial
+    skipped = []
+    for name, trial in bests.items():
+        if name == trial_family(final):
+            continue
+        if models.get(f"best:{name}", {}).get("trial") == trial.number:
+            continue
+        fit_time = float(trial.user_attrs.get("fit_time", 0.0)) * FINAL_FIT_MARGIN * 1.5
+        if run.deadline is not None and time.monotonic() + fit_time > run.deadline:
+            skipped.append(name)
+            continue
+        _, model = fit_final_model(trial, profile, X, y, seed, run.deadline, strategy)
+        save_model(
+            study,
+            model,
+            role=f"best:{name}",
+            family=name,
+            trial_number=trial.number,
+            storage_url=url,
+        )
+    if skipped:
+        run.listener.on_message(
+            f"stored the final model; no time left to refit the best {', '.join(skipped)} models"
+        )
 
 
 def _enqueue_starting_points(

@@ -1,0 +1,182 @@
+"""Fitted models kept with their study as Optuna artifacts, in safe formats.
+
+scikit-learn pipelines are written with skops, which loads without unpickling; an
+estimator that saves itself (the Keras family writes ``.keras`` files) is kept as its own
+file next to the skops file of the preprocessing. The study records, under the user attr
+``autotune_models``, which artifacts make up each model and where the artifact folder is.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import optuna
+import skops.io as sio
+from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
+from sklearn.pipeline import Pipeline
+
+from autotune.exceptions import StoreError
+from autotune.store import default_storage_url, sqlite_path
+
+__all__ = ["artifact_dir_for", "load_model", "save_model", "saved_models"]
+
+MODELS_KEY = "autotune_models"
+DIR_KEY = "autotune_artifact_dir"
+#: Module prefixes whose types a model file may hold without ``trusted=``.
+SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "autotune.", "builtins.", "collections.")
+
+
+def artifact_dir_for(storage_url: str | None) -> Path:
+    """The artifact folder of a store: ``artifacts/`` next to an SQLite file, otherwise
+    ``$AUTOTUNE_ARTIFACTS`` or ``artifacts/`` beside the default SQLite store."""
+    path = sqlite_path(storage_url or default_storage_url())
+    if path is not None:
+        return path.resolve().parent / "artifacts"
+    env = os.environ.get("AUTOTUNE_ARTIFACTS")
+    if env:
+        return Path(env)
+    default = sqlite_path(default_storage_url())
+    assert default is not None
+    return default.resolve().parent / "artifacts"
+
+
+def _store(study: optuna.Study, storage_url: str | None = None) -> FileSystemArtifactStore:
+    recorded = study.user_attrs.get(DIR_KEY)
+    folder = Path(recorded) if recorded else artifact_dir_for(storage_url)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(f"Cannot create the artifact folder {folder}: {error}") from None
+    if not recorded:
+        study.set_user_attr(DIR_KEY, str(folder))
+    return FileSystemArtifactStore(str(folder))
+
+
+def _self_saving(estimator: Any) -> bool:
+    return callable(getattr(estimator, "save", None)) and callable(
+        getattr(type(estimator), "load", None)
+    )
+
+
+def save_model(
+    study: optuna.Study,
+    model: Pipeline,
+    *,
+    role: str,
+    family: str,
+    trial_number: int,
+    storage_url: str | None = None,
+) -> dict[str, Any]:
+    """Store a fitted pipeline as artifacts of the study under a role (``final``,
+    ``best:hgb``, …) and record it; returns the record."""
+    store = _store(study, storage_url)
+    estimator = model.steps[-1][1]
+    record: dict[str, Any] = {"family": family, "trial": trial_number}
+    with tempfile.TemporaryDirectory() as folder:
+        if _self_saving(estimator):
+            prep_path = Path(folder) / "preprocess.skops"
+            sio.dump(Pipeline(model.steps[:-1]), prep_path)
+            est_path = Path(estimator.save(Path(folder) / "estimator.keras"))
+            record["format"] = "skops+native"
+            record["estimator_class"] = f"{type(estimator).__module__}.{type(estimator).__name__}"
+            record["preprocess"] = upload_artifact(
+                artifact_store=store, file_path=str(prep_path), study_or_trial=study
+            )
+            record["estimator"] = upload_artifact(
+                artifact_store=store, file_path=str(est_path), study_or_trial=study
+            )
+        else:
+            path = Path(folder) / "model.skops"
+            sio.dump(model, path)
+            record["format"] = "skops"
+            record["model"] = upload_artifact(
+                artifact_store=store, file_path=str(path), study_or_trial=study
+            )
+    models = dict(study.user_attrs.get(MODELS_KEY, {}))
+    models[role] = record
+    study.set_user_attr(MODELS_KEY, models)
+    return record
+
+
+def saved_models(study: optuna.Study) -> dict[str, dict[str, Any]]:
+    """Role → record of the models stored with a study."""
+    return dict(study.user_attrs.get(MODELS_KEY, {}))
+
+
+def _load_skops(path: Path, trusted: list[str] | None) -> Any:
+    untrusted = sio.get_untrusted_types(file=path)
+    unknown = [t for t in untrusted if not t.startswith(SAFE_PREFIXES)]
+    allowed = set(trusted or [])
+    refused = [t for t in unknown if t not in allowed]
+    if refused:
+        raise StoreError(
+            f"The model file holds types autotune does not know to be safe: {refused[:5]}. "
+            "If you trust this store, load it with trusted=[...those type names...]."
+        )
+    return sio.load(path, trusted=list(untrusted))
+
+
+def load_model(
+    study: optuna.Study,
+    role: str = "final",
+    *,
+    trusted: list[str] | None = None,
+    storage_url: str | None = None,
+) -> Pipeline:
+    """Load a model stored with a study, without unpickling anything.
+
+    Args:
+        study: The study.
+        role: ``"final"`` or ``"best:<family>"``.
+        trusted: Extra type names to accept from the skops file (only needed for models
+            holding types outside scikit-learn, NumPy, SciPy and autotune).
+        storage_url: Where to look for artifacts when the study does not record it.
+
+    Raises:
+        StoreError: no such model, or the files are missing or hold unknown types.
+    """
+    models = saved_models(study)
+    if role not in models:
+        have = ", ".join(sorted(models)) or "none"
+        raise StoreError(
+            f"Study {study.study_name!r} has no stored {role!r} model (stored: {have})."
+        )
+    record = models[role]
+    store = _store(study, storage_url)
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            if record["format"] == "skops":
+                path = Path(folder) / "model.skops"
+                download_artifact(
+                    artifact_store=store, file_path=str(path), artifact_id=record["model"]
+                )
+                return _load_skops(path, trusted)
+            prep_path = Path(folder) / "preprocess.skops"
+            est_path = Path(folder) / "estimator.keras"
+            download_artifact(
+                artifact_store=store, file_path=str(prep_path), artifact_id=record["preprocess"]
+            )
+            download_artifact(
+                artifact_store=store, file_path=str(est_path), artifact_id=record["estimator"]
+            )
+        except FileNotFoundError:
+            raise StoreError(
+                f"The artifact files of study {study.study_name!r} are missing from "
+                f"{study.user_attrs.get(DIR_KEY)}; copy the artifacts folder with the database."
+            ) from None
+        prep = _load_skops(prep_path, trusted)
+        estimator_cls = _estimator_class(record["estimator_class"])
+        estimator = estimator_cls.load(est_path)
+    return Pipeline([*prep.steps, ("model", estimator)])
+
+
+def _estimator_class(qualified: str) -> Any:
+    module_name, _, name = qualified.rpartition(".")
+    if not module_name.startswith("autotune."):
+        raise StoreError(f"Refusing to load an estimator of class {qualified!r}.")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), name)
