@@ -99,6 +99,7 @@ class TuneResult(BaseEstimator):
             storage=self.storage,
             study_name=self.study_name,
             seed=self.seed,
+            n_jobs=self.n_jobs,
             listener=listener,
             started=started,
         )

@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 META_KEY = "autotune"
-#: Seconds between heartbeats of a running trial, and how long before it counts as dead.
+#: Seconds between heartbeats of a running trial, and how long before it counts as dead;
+#: ``$AUTOTUNE_HEARTBEAT_INTERVAL`` and ``$AUTOTUNE_GRACE_PERIOD`` override them. The grace
+#: period must be longer than the slowest pause of a trial's process.
 HEARTBEAT_INTERVAL = 10
 GRACE_PERIOD = 60
 SQLITE_TIMEOUT = 60
@@ -146,8 +148,10 @@ def open_storage(url: str | None = None, *, heartbeat: bool = False) -> optuna.s
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if heartbeat:
             heartbeat_kwargs = {
-                "heartbeat_interval": HEARTBEAT_INTERVAL,
-                "grace_period": GRACE_PERIOD,
+                "heartbeat_interval": int(
+                    os.environ.get("AUTOTUNE_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL)
+                ),
+                "grace_period": int(os.environ.get("AUTOTUNE_GRACE_PERIOD", GRACE_PERIOD)),
                 "heartbeat_stale_trial_callback": (
                     optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)
                 ),

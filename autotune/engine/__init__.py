@@ -8,6 +8,7 @@ from autotune.engine._events import Listener, MultiListener, RunInfo, TrialRepor
 from autotune.engine._objective import FAMILY_PARAM, Objective, predict_scores
 from autotune.engine._samplers import STRATEGIES, check_strategy, make_pruner, make_sampler
 from autotune.engine._search import (
+    BUDGET_KEY,
     TuneOutcome,
     build_final_model,
     default_timeout,
@@ -19,6 +20,7 @@ from autotune.engine._search import (
 )
 
 __all__ = [
+    "BUDGET_KEY",
     "FAMILY_PARAM",
     "STRATEGIES",
     "Listener",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -178,7 +179,9 @@ class _Run:
         timeout: float | None,
         n_trials: int | None,
         n_splits: int,
+        extra_stop: Callable[[], bool] | None = None,
     ) -> None:
+        self.extra_stop = extra_stop
         self.objective = objective
         self.metric = metric
         self.listener = listener
@@ -261,6 +264,8 @@ class _Run:
     def should_stop(self, dropped_all: bool = False) -> bool:
         if dropped_all or self.listener.should_stop():
             return True
+        if self.extra_stop is not None and self.extra_stop():
+            return True
         if self.n_trials is not None and self.n_new >= self.n_trials:
             return True
         if self.deadline is None:
@@ -272,6 +277,88 @@ class _Run:
         ]
         cheapest = min(expected) if expected else 0.0
         return time.monotonic() + self.final_fit_reserve() + cheapest > self.deadline
+
+
+BUDGET_KEY = "autotune_budget"
+
+
+def _quota(n_trials: int | None, n_jobs: int, index: int) -> int | None:
+    """Worker ``index``'s share of ``n_trials``, so that the shares add up exactly."""
+    if n_trials is None:
+        return None
+    return n_trials // n_jobs + (1 if index < n_trials % n_jobs else 0)
+
+
+def make_run(
+    study: optuna.Study,
+    frame: pd.DataFrame,
+    y_encoded: np.ndarray,
+    profile: DataProfile,
+    metric: Metric,
+    families: Sequence[ModelFamily],
+    meta: dict[str, Any],
+    *,
+    seed: int,
+    listener: Listener,
+    started: float,
+    timeout: float | None,
+    n_trials: int | None,
+    seed_offset: int = 0,
+    extra_stop: Callable[[], bool] | None = None,
+) -> _Run:
+    """Set up the objective and the run state for this process's share of a study."""
+    strategy = meta.get("strategy", "auto")
+    n_splits = int(meta["cv"]["n_splits"])
+    earlier = study.get_trials(deepcopy=False)
+    with _quiet_optuna():
+        study.sampler = make_sampler(strategy, seed + seed_offset + len(earlier))
+        study.pruner = make_pruner({f.name: f.fidelity for f in families})
+    splits = make_splits(profile, y_encoded, n_splits, int(meta["cv"]["seed"]))
+    objective = Objective(
+        frame,
+        y_encoded,
+        profile,
+        families,
+        metric,
+        secondary_metrics(profile.task, metric),
+        splits,
+        seed=seed,
+        grid=strategy == "grid",
+        strategy=strategy,
+        on_trial_start=listener.on_trial_start,
+    )
+    run = _Run(
+        objective,
+        metric,
+        listener,
+        started=started,
+        timeout=timeout,
+        n_trials=n_trials,
+        n_splits=n_splits,
+        extra_stop=extra_stop,
+    )
+    run.seed_from(earlier)
+    for trial in earlier:
+        family = trial_family(trial)
+        if family in objective.stats and "fit_time" in trial.user_attrs:
+            objective.stats[family].fold_times.append(float(trial.user_attrs["fit_time"]))
+            if trial.state == TrialState.COMPLETE:
+                objective.stats[family].n_ok += 1
+    return run
+
+
+def optimize(run: _Run, study: optuna.Study) -> None:
+    """Run trials until the run's budget, a stop request or an interrupt ends it."""
+    run.update_deadline()
+    if run.should_stop():
+        return
+    with _quiet_optuna():
+        try:
+            study.optimize(
+                run.objective, callbacks=[run.callback], catch=(Exception,), gc_after_trial=False
+            )
+        except KeyboardInterrupt:
+            run.listener.on_message("interrupted: finishing with the best trial so far")
 
 
 def tune(
@@ -287,6 +374,7 @@ def tune(
     storage: str | None = None,
     study_name: str | None = None,
     seed: int = 0,
+    n_jobs: int = 1,
     listener: Listener | None = None,
     started: float | None = None,
 ) -> TuneOutcome:
@@ -297,6 +385,7 @@ def tune(
     """
     started = time.monotonic() if started is None else started
     listener = listener or Listener()
+    n_jobs = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
     _check_budget(timeout, n_trials)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ConfigError(f"seed must be an integer; got {seed!r}.")
@@ -347,7 +436,6 @@ def tune(
     if resumed:
         check_resumable(name, old_meta, meta)
         meta["cv"] = old_meta.get("cv", meta["cv"])
-    cv_seed = int(meta["cv"]["seed"])
 
     with _quiet_optuna():
         study = optuna.create_study(
@@ -356,42 +444,24 @@ def tune(
             direction=chosen_metric.direction,
             load_if_exists=True,
         )
-        earlier = study.get_trials(deepcopy=False)
-        study.sampler = make_sampler(strategy, int(seed) + len(earlier))
-        study.pruner = make_pruner({f.name: f.fidelity for f in chosen})
         write_meta(study, meta)
 
     y_encoded = encode_target(target, profile)
-    splits = make_splits(profile, y_encoded, n_splits, cv_seed)
-    objective = Objective(
+    run = make_run(
+        study,
         frame,
         y_encoded,
         profile,
+        chosen_metric,
         chosen,
-        chosen_metric,
-        secondary_metrics(profile.task, chosen_metric),
-        splits,
+        meta,
         seed=int(seed),
-        grid=strategy == "grid",
-        strategy=strategy,
-        on_trial_start=listener.on_trial_start,
-    )
-    run = _Run(
-        objective,
-        chosen_metric,
-        listener,
+        listener=listener,
         started=started,
         timeout=timeout,
-        n_trials=n_trials,
-        n_splits=n_splits,
+        n_trials=n_trials if n_jobs == 1 else _quota(n_trials, n_jobs, 0),
     )
-    run.seed_from(earlier)
-    for trial in earlier:
-        family = trial_family(trial)
-        if family in objective.stats and "fit_time" in trial.user_attrs:
-            objective.stats[family].fold_times.append(float(trial.user_attrs["fit_time"]))
-            if trial.state == TrialState.COMPLETE:
-                objective.stats[family].n_ok += 1
+    earlier = study.get_trials(deepcopy=False)
     if resumed:
         best = f", best {chosen_metric.name} {run.best.value:.4g}" if run.best else ""
         n_done = sum(t.state.is_finished() for t in earlier)
@@ -400,6 +470,13 @@ def tune(
         listener.on_message(f"new study '{name}' in {mask_url(url)}")
     if strategy != "grid":
         _enqueue_starting_points(study, chosen, profile)
+    n_done_before = sum(t.state.is_finished() for t in earlier)
+    budget: dict[str, Any] = {}
+    if n_trials is not None:
+        budget["until_trials"] = n_done_before + int(n_trials)
+    if timeout is not None:
+        budget["until_time"] = time.time() + (timeout - (time.monotonic() - started))
+    study.set_user_attr(BUDGET_KEY, budget)
     listener.on_start(
         RunInfo(
             study_name=name,
@@ -409,21 +486,41 @@ def tune(
             families=tuple(f.name for f in chosen),
             timeout=timeout,
             n_trials=n_trials,
-            n_earlier_trials=sum(t.state.is_finished() for t in earlier),
+            n_earlier_trials=n_done_before,
         )
     )
-    run.update_deadline()
-    if not run.should_stop():
-        with _quiet_optuna():
-            try:
-                study.optimize(
-                    objective,
-                    callbacks=[run.callback],
-                    catch=(Exception,),
-                    gc_after_trial=False,
-                )
-            except KeyboardInterrupt:
-                listener.on_message("interrupted: finishing with the best trial so far")
+    workers = []
+    if n_jobs > 1:
+        from autotune.engine._workers import start_workers
+
+        listener.on_message(f"running {n_jobs} worker processes on the study")
+        workers = start_workers(
+            n_jobs - 1,
+            name=name,
+            storage=url,
+            X=frame,
+            y=target,
+            metric=chosen_metric,
+            n_trials=[_quota(n_trials, n_jobs, i) for i in range(1, n_jobs)],
+            timeout_until=budget.get("until_time"),
+            seed=int(seed),
+        )
+    try:
+        if workers:
+            from threadpoolctl import threadpool_limits
+
+            from autotune.engine._workers import threads_per_process
+
+            with threadpool_limits(threads_per_process(n_jobs)):
+                optimize(run, study)
+        else:
+            optimize(run, study)
+    finally:
+        for process in workers:
+            process.join()
+    failed_workers = [p.exitcode for p in workers if p.exitcode not in (0, None)]
+    if failed_workers:
+        listener.on_message(f"{len(failed_workers)} worker process(es) ended with an error")
 
     best = _best_trial(study, chosen_metric)
     family, model = fit_final_model(
