@@ -46,10 +46,15 @@ def split_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Ser
 
 def _cmd_tune(args: argparse.Namespace) -> int:
     from autotune import auto_tune
+    from autotune.data import profile_data
+    from autotune.store import study_name_for
 
     frame = read_table(args.data)
     X, y = split_target(frame, args.target)
-    y = y.rename(args.name or Path(args.data).stem)
+    study = args.study
+    if study is None:
+        fingerprint = profile_data(X, y, args.task)[2].fingerprint
+        study = study_name_for(args.name or Path(args.data).stem, fingerprint)
     result = auto_tune(
         X,
         y,
@@ -59,7 +64,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         families=args.families.split(",") if args.families else "auto",
         strategy=args.strategy,
         storage=args.storage,
-        study_name=args.study,
+        study_name=study,
+        task=args.task,
         n_jobs=args.n_jobs,
         seed=args.seed,
         show=not args.quiet,
@@ -100,6 +106,57 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from autotune.engine._workers import join_study
+    from autotune.store import load_study, read_meta
+    from autotune.ui import make_listener
+
+    meta = read_meta(load_study(args.study, args.storage))
+    target = args.target or meta.get("target_column")
+    if not target:
+        raise DataError("The study does not record its target column; pass --target COLUMN.")
+    X, y = split_target(read_table(args.data), target)
+    n = join_study(
+        args.study,
+        args.storage,
+        X,
+        y,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        listener=make_listener(not args.quiet) if not args.quiet else None,
+    )
+    print(f"worker ran {n} trials of study {args.study}")
+    return 0
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    from autotune.store import delete_study
+
+    if not args.yes:
+        answer = input(f"Delete study {args.name!r} and its stored models? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("kept")
+            return 1
+    delete_study(args.name, args.storage)
+    print(f"deleted {args.name}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from autotune.store import export_study
+
+    path = export_study(args.name, args.to, args.storage)
+    print(f"exported {args.name} to {path}")
+    return 0
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    from autotune.store import run_dashboard
+
+    run_dashboard(args.storage, host=args.host, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autotune", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,11 +167,14 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--timeout", type=float, default=None, help="budget in seconds")
     tune.add_argument("--n-trials", type=int, default=None, help="number of new trials")
     tune.add_argument("--metric", default="auto")
+    tune.add_argument("--task", default="auto")
     tune.add_argument("--families", default=None, help="comma-separated family names")
     tune.add_argument("--strategy", default="auto")
     tune.add_argument("--storage", default=None, help="Optuna storage URL")
     tune.add_argument("--study", default=None, help="study name")
-    tune.add_argument("--name", default=None, help="readable prefix of the study name")
+    tune.add_argument(
+        "--name", default=None, help="readable prefix of the study name (default: file name)"
+    )
     tune.add_argument("--n-jobs", type=int, default=1)
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--top", type=int, default=10, help="leaderboard rows to print")
@@ -131,6 +191,34 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--storage", default=None)
     show.add_argument("--top", type=int, default=10)
     show.set_defaults(func=_cmd_show)
+
+    worker = sub.add_parser("worker", help="join a study from this machine and run trials")
+    worker.add_argument("--study", required=True)
+    worker.add_argument("--storage", required=True, help="the study's storage URL")
+    worker.add_argument("--data", required=True, help="the study's data, .csv or .parquet")
+    worker.add_argument("--target", default=None, help="target column (default: the study's)")
+    worker.add_argument("--n-trials", type=int, default=None)
+    worker.add_argument("--timeout", type=float, default=None)
+    worker.add_argument("--quiet", action="store_true")
+    worker.set_defaults(func=_cmd_worker)
+
+    delete = sub.add_parser("delete", help="remove a study and its stored models")
+    delete.add_argument("name")
+    delete.add_argument("--storage", default=None)
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(func=_cmd_delete)
+
+    export = sub.add_parser("export", help="copy a study into a standalone SQLite file")
+    export.add_argument("name")
+    export.add_argument("--to", required=True, help="path of the new .db file")
+    export.add_argument("--storage", default=None)
+    export.set_defaults(func=_cmd_export)
+
+    dashboard = sub.add_parser("dashboard", help="serve optuna-dashboard on the store")
+    dashboard.add_argument("--storage", default=None)
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8080)
+    dashboard.set_defaults(func=_cmd_dashboard)
     return parser
 
 

@@ -35,11 +35,14 @@ __all__ = [
     "StudyMeta",
     "check_resumable",
     "default_storage_url",
+    "delete_study",
+    "export_study",
     "list_studies",
     "load_study",
     "mask_url",
     "open_storage",
     "read_meta",
+    "run_dashboard",
     "sqlite_path",
     "study_name_for",
     "write_meta",
@@ -101,7 +104,7 @@ def _check_sqlite_file(path: Path) -> None:
                 f"{path} is not an SQLite database; it was left untouched. Pass another path "
                 "with storage='sqlite:///other.db'."
             )
-        if not os.access(path, os.W_OK):
+        if not _writable(path):
             raise StoreError(f"The store {path} is read-only; make it writable or copy it.")
         return
     parent = path.parent
@@ -110,8 +113,14 @@ def _check_sqlite_file(path: Path) -> None:
             parent.mkdir(parents=True)
         except OSError as error:
             raise StoreError(f"Cannot create the folder {parent} for the store: {error}") from None
-    if not os.access(parent, os.W_OK):
+    if not _writable(parent):
         raise StoreError(f"The folder {parent} is read-only; choose a writable store location.")
+
+
+def _writable(path: Path) -> bool:
+    """Writable by permission bits, not only by privilege: a store its owner made read-only
+    stays untouched even for root."""
+    return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)
 
 
 def _enable_wal(engine: Any) -> None:
@@ -306,3 +315,67 @@ def load_study(name: str, storage: str | None = None) -> optuna.Study:
             f"No study named {name!r} in {mask_url(storage or opened.url)}; studies there: {shown}."
         )
     return optuna.load_study(study_name=name, storage=opened)
+
+
+def delete_study(name: str, storage: str | None = None) -> None:
+    """Remove a study and the artifact files of its stored models.
+
+    Raises:
+        StoreError: no such study.
+    """
+    study = load_study(name, storage)
+    folder = study.user_attrs.get("autotune_artifact_dir")
+    ids = [
+        value
+        for record in (study.user_attrs.get("autotune_models") or {}).values()
+        for key, value in record.items()
+        if key in ("model", "preprocess", "estimator")
+    ]
+    optuna.delete_study(study_name=name, storage=open_storage(storage))
+    if folder:
+        for artifact_id in set(ids):
+            path = Path(folder) / artifact_id
+            if path.is_file():
+                path.unlink()
+
+
+def export_study(name: str, to: str | Path, storage: str | None = None) -> Path:
+    """Copy one study into a standalone SQLite file (Optuna's ``copy_study``).
+
+    Raises:
+        StoreError: no such study, or the target file already holds a study of that name.
+    """
+    load_study(name, storage)
+    path = Path(to).resolve()
+    target = open_storage(f"sqlite:///{path}")
+    if name in optuna.get_all_study_names(target):
+        raise StoreError(f"{path} already holds a study named {name!r}; choose another file.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optuna.copy_study(
+            from_study_name=name, from_storage=open_storage(storage), to_storage=target
+        )
+    return path
+
+
+def run_dashboard(storage: str | None = None, *, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Serve optuna-dashboard on the store, with the stored models as artifacts."""
+    from optuna.artifacts import FileSystemArtifactStore
+
+    try:
+        from optuna_dashboard import run_server
+    except ImportError:
+        from autotune.exceptions import MissingDependencyError
+
+        raise MissingDependencyError(
+            "The dashboard needs optuna-dashboard; install it with `pip install optuna-dashboard`."
+        ) from None
+    from autotune.artifacts import artifact_dir_for
+
+    url = storage or default_storage_url()
+    folder = artifact_dir_for(url)
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"optuna-dashboard on http://{host}:{port} for {mask_url(url)}")
+    run_server(
+        open_storage(url), host=host, port=port, artifact_store=FileSystemArtifactStore(folder)
+    )

@@ -21,6 +21,23 @@ def _isolated_store(tmp_path, monkeypatch) -> None:
 
 
 @pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server for the whole session (started on first use)."""
+    from tests.pg import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """The shared store suite runs over SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'studies' / 'autotune.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
 def binary_data() -> tuple[pd.DataFrame, pd.Series]:
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     return X.iloc[:300, :10], y.iloc[:300]

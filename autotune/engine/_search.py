@@ -432,6 +432,7 @@ def tune(
         "profile": profile.to_dict(),
         "cv": {"n_splits": n_splits, "seed": int(seed)},
         "strategy": strategy,
+        "target_column": None if target.name is None else str(target.name),
     }
     if resumed:
         check_resumable(name, old_meta, meta)
