@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean-venv
+.PHONY: demo test lint browser clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(BIN)/python -m autotune.demo
 
-test: $(STAMP)
+# The browser test drives Debian's chromium through Playwright (never `playwright install`,
+# which downloads a browser of its own).
+browser:
+	command -v chromium || (apt-get update && apt-get install -y chromium)
+
+test: $(STAMP) browser
 	$(BIN)/python -m ruff check autotune tests benchmarks
 	$(BIN)/python -m pytest
 

@@ -123,6 +123,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         y,
         n_trials=args.n_trials,
         timeout=args.timeout,
+        follow_study_budget=args.n_trials is None and args.timeout is None,
         listener=make_listener(not args.quiet) if not args.quiet else None,
     )
     print(f"worker ran {n} trials of study {args.study}")
@@ -197,8 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--storage", required=True, help="the study's storage URL")
     worker.add_argument("--data", required=True, help="the study's data, .csv or .parquet")
     worker.add_argument("--target", default=None, help="target column (default: the study's)")
-    worker.add_argument("--n-trials", type=int, default=None)
-    worker.add_argument("--timeout", type=float, default=None)
+    worker.add_argument(
+        "--n-trials", type=int, default=None, help="own budget (default: the study's budget)"
+    )
+    worker.add_argument("--timeout", type=float, default=None, help="own budget in seconds")
     worker.add_argument("--quiet", action="store_true")
     worker.set_defaults(func=_cmd_worker)
 

@@ -392,6 +392,8 @@ def history_figure(info: HistoryInfo, *, height: int = 380) -> go.Figure:
         )
     )
     fig.update_layout(title=title, xaxis_title="trial", yaxis_title=info.metric, height=height)
+    span = info.numbers[-1] - info.numbers[0] + 1
+    fig.update_xaxes(tickformat="d", dtick=max(1, math.ceil(span / 10)))
     return fig
 
 

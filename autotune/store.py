@@ -14,6 +14,7 @@ therefore shares the project's store.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import sqlite3
@@ -25,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import optuna
 import pandas as pd
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from autotune._version import __version__
 from autotune.exceptions import StoreError, StudyMismatchError
@@ -37,6 +38,7 @@ __all__ = [
     "default_storage_url",
     "delete_study",
     "export_study",
+    "fail_orphaned_trials",
     "list_studies",
     "load_study",
     "mask_url",
@@ -379,3 +381,47 @@ def run_dashboard(storage: str | None = None, *, host: str = "127.0.0.1", port: 
     run_server(
         open_storage(url), host=host, port=port, artifact_store=FileSystemArtifactStore(folder)
     )
+
+
+def fail_orphaned_trials(study: optuna.Study) -> list[int]:
+    """Fail and retry RUNNING trials that a killed process left without any heartbeat.
+
+    Optuna's heartbeat fails stale trials only when they have a heartbeat row. A process
+    killed between starting a trial and its first heartbeat leaves a trial RUNNING forever;
+    once such a trial is older than the grace period, no live process can own it.
+
+    Returns:
+        The numbers of the trials failed.
+    """
+    storage = study._storage
+    grace = getattr(storage, "grace_period", None)
+    engine = getattr(storage, "engine", None)
+    if grace is None or engine is None:
+        return []
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    old = [
+        t for t in running if t.datetime_start and (now - t.datetime_start).total_seconds() > grace
+    ]
+    if not old:
+        return []
+    ids = ",".join(str(t._trial_id) for t in old)
+    with engine.connect() as connection:
+        beating = {
+            row[0]
+            for row in connection.execute(
+                text(f"SELECT trial_id FROM trial_heartbeats WHERE trial_id IN ({ids})")
+            )
+        }
+    failed = []
+    retry = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)
+    for trial in old:
+        if trial._trial_id in beating:
+            continue
+        if storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL):
+            failed.append(trial.number)
+            retry(study, storage.get_trial(trial._trial_id))
+    return failed

@@ -37,6 +37,7 @@ from autotune.metrics import Metric, get_metric, secondary_metrics
 from autotune.store import (
     check_resumable,
     check_study_name,
+    fail_orphaned_trials,
     mask_url,
     open_storage,
     read_meta,
@@ -309,6 +310,11 @@ def make_run(
     """Set up the objective and the run state for this process's share of a study."""
     strategy = meta.get("strategy", "auto")
     n_splits = int(meta["cv"]["n_splits"])
+    with _quiet_optuna():
+        optuna.storages.fail_stale_trials(study)
+        orphans = fail_orphaned_trials(study)
+    if orphans:
+        listener.on_message(f"retrying trial(s) {orphans} left running by a stopped process")
     earlier = study.get_trials(deepcopy=False)
     with _quiet_optuna():
         study.sampler = make_sampler(strategy, seed + seed_offset + len(earlier))

@@ -136,8 +136,11 @@ class Controls:
         self.widget = widgets.VBox([form, self.panel_box])
         self.widget.add_class("autotune-controls")
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+    def __repr__(self) -> str:
+        # :func:`autotune.controls` has displayed the form already; echoing the object in a
+        # cell should describe it, not draw a second copy (``display(ctl.widget)`` does that)
+        state = "running" if self.running else "failed" if self.error else "idle"
+        return f"<autotune controls: {state}, result={'set' if self.result else 'None'}>"
 
     # -- reading the form ------------------------------------------------------------------
     def options(self) -> dict[str, Any]:
