@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint browser clean-venv
+.PHONY: demo test lint browser postgres clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ demo: $(STAMP)
 browser:
 	command -v chromium || (apt-get update && apt-get install -y chromium)
 
-test: $(STAMP) browser
+# The store tests start a real PostgreSQL server from Debian's binaries.
+postgres:
+	command -v initdb || ls /usr/lib/postgresql/*/bin/initdb || (apt-get update && apt-get install -y postgresql)
+
+test: $(STAMP) browser postgres
 	$(BIN)/python -m ruff check autotune tests benchmarks
 	$(BIN)/python -m pytest
 

@@ -21,10 +21,20 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _as_postgres(*command: str) -> list[str]:
+def _binary(name: str) -> str:
+    found = shutil.which(name) or next(
+        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None
+    )
+    if found is None:
+        raise RuntimeError(f"PostgreSQL's {name} is missing; `make test` installs it")
+    return found
+
+
+def _as_postgres(name: str, *args: str) -> list[str]:
+    command = [_binary(name), *args]
     if os.geteuid() == 0:
         return ["runuser", "-u", "postgres", "--", *command]
-    return list(command)
+    return command
 
 
 @contextmanager
@@ -34,8 +44,6 @@ def postgres_server() -> Iterator[str]:
     The server trusts local connections, so the password is accepted and ignored: it is
     there to prove that autotune never prints it.
     """
-    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
-        raise RuntimeError("PostgreSQL binaries are missing; `make test` installs them")
     folder = Path(tempfile.mkdtemp(prefix="autotune-pg-"))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres")
