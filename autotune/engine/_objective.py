@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from autotune.data import DataProfile, coerce_frame
+from autotune.engine._pruning import WILCOXON_MIN_STEPS
 from autotune.families import FitContext, ModelFamily, Space
 from autotune.families._preprocess import make_preprocessor
 from autotune.metrics import Metric
@@ -161,7 +162,7 @@ class Objective:
         epochs = family.fidelity == "epochs"
         splits = self.splits[:1] if epochs else self.splits
         fold_scores: list[float] = []
-        secondary: dict[str, list[float]] = {m.name: [] for m in self.secondary}
+        predictions: list[np.ndarray] = []
         fit_times: list[float] = []
         for fold, (train, valid) in enumerate(splits):
             expected = max(fit_times) if fit_times else stats.expected_fold_time()
@@ -180,6 +181,7 @@ class Objective:
                 trial=trial if epochs else None,
                 deadline=self.deadline,
                 seed=self.seed,
+                n_classes=self.profile.n_classes,
             )
             started = time.monotonic()
             with warnings.catch_warnings():
@@ -192,17 +194,28 @@ class Objective:
             if not math.isfinite(score):
                 raise ValueError(f"the {self.metric.name} of fold {fold} is not finite ({score})")
             fold_scores.append(score)
-            for m in self.secondary:
-                secondary[m.name].append(m.score(y_valid, prediction, self.classes))
+            predictions.append(prediction)
             if epochs:
                 continue
             trial.report(score, fold)
-            if fold < len(splits) - 1 and trial.should_prune():
+            if WILCOXON_MIN_STEPS <= fold + 1 < len(splits) and trial.should_prune():
                 trial.set_user_attr("fit_time", float(np.mean(fit_times)))
                 raise optuna.TrialPruned(f"pruned after fold {fold}")
         stats.n_ok += 1
         trial.set_user_attr("fit_time", float(np.mean(fit_times)))
-        trial.set_user_attr(
-            "secondary", {name: float(np.mean(values)) for name, values in secondary.items()}
-        )
+        trial.set_user_attr("secondary", self._secondary(splits, predictions))
         return float(np.mean(fold_scores))
+
+    def _secondary(
+        self, splits: Sequence[tuple[np.ndarray, np.ndarray]], predictions: list[np.ndarray]
+    ) -> dict[str, float]:
+        """Secondary metrics on the pooled out-of-fold predictions (one call per metric)."""
+        y_true = np.concatenate([self.y[valid] for _, valid in splits])
+        pooled = np.concatenate(predictions)
+        values = {}
+        for m in self.secondary:
+            try:
+                values[m.name] = float(m.score(y_true, pooled, self.classes))
+            except ValueError:
+                values[m.name] = float("nan")
+        return values

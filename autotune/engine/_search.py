@@ -136,7 +136,12 @@ def fit_final_model(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         X_ready = preprocess.fit_transform(X, y)
-        family.fit(model.steps[-1][1], X_ready, y, FitContext(deadline=deadline, seed=seed))
+        family.fit(
+            model.steps[-1][1],
+            X_ready,
+            y,
+            FitContext(deadline=deadline, seed=seed, n_classes=profile.n_classes),
+        )
     return family, model
 
 
@@ -360,8 +365,10 @@ def optimize(run: _Run, study: optuna.Study) -> None:
         return
     with _quiet_optuna():
         try:
+            # Networks leave garbage that only a collection frees between trials.
+            epochs = any(f.fidelity == "epochs" for f in run.objective.families.values())
             study.optimize(
-                run.objective, callbacks=[run.callback], catch=(Exception,), gc_after_trial=False
+                run.objective, callbacks=[run.callback], catch=(Exception,), gc_after_trial=epochs
             )
         except KeyboardInterrupt:
             run.listener.on_message("interrupted: finishing with the best trial so far")

@@ -28,6 +28,7 @@ class FitContext:
         trial: The Optuna trial, or None for the final fit.
         deadline: ``time.monotonic()`` by which training must stop, or None.
         seed: The run's seed.
+        n_classes: The number of classes (0 for regression), even if a split misses some.
     """
 
     X_valid: Any = None
@@ -36,6 +37,7 @@ class FitContext:
     trial: optuna.Trial | None = None
     deadline: float | None = None
     seed: int = 0
+    n_classes: int = 0
 
     def report(self, value: float, step: int) -> None:
         """Report an intermediate score; raises ``optuna.TrialPruned`` when it is poor."""

@@ -9,6 +9,7 @@ pipeline as every other family and the ``TuneResult`` treats it alike.
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -17,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -276,6 +278,9 @@ class _KerasMLP(BaseEstimator):
             jit_compile=False,
             steps_per_execution=min(8, steps_per_epoch),
         )
+        # Built eagerly: built lazily inside the traced train step, the optimizer's slot
+        # initialisers leave graph functions in TensorFlow's global registry on every trial.
+        model.optimizer.build(model.trainable_variables)
         monitor = _make_monitor(keras)(self, X_valid, y_valid, deadline, on_epoch)
         callbacks = [monitor]
         if self.schedule == "plateau":
@@ -432,7 +437,10 @@ class _KerasMLP(BaseEstimator):
         keras = import_keras()
         network = keras.models.clone_model(self.model_)
         network.set_weights(self.model_.get_weights())
-        network.save(path)
+        with warnings.catch_warnings():
+            # Keras's own saving trips a NumPy 2 deprecation inside TensorFlow; not ours to fix.
+            warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)
+            network.save(path)
         with zipfile.ZipFile(path, "a") as archive:
             archive.writestr(_META_FILE, json.dumps(self._meta()))
         return path
@@ -739,7 +747,7 @@ class KerasFamily(ModelFamily):
             score, y_valid = context.score, np.asarray(context.y_valid)
 
             def on_epoch(epoch: int, prediction: np.ndarray) -> None:
-                value = score(_align(model, prediction, y_valid))
+                value = score(_align(model, prediction, y_valid, context.n_classes))
                 if math.isfinite(value):
                     context.report(value, epoch)
 
@@ -821,10 +829,10 @@ class KerasFamily(ModelFamily):
 
 
 def _has_keras3() -> bool:
-    spec = importlib.util.find_spec("keras")
-    if spec is None or not spec.submodule_search_locations:
+    try:
+        return int(importlib.metadata.version("keras").split(".")[0]) >= 3
+    except (importlib.metadata.PackageNotFoundError, ValueError):
         return False
-    return any((Path(p) / "src").is_dir() for p in spec.submodule_search_locations)
 
 
 def _max_units(profile: DataProfile) -> int:
@@ -846,13 +854,17 @@ def _patience(max_epochs: int) -> int:
     return int(np.clip(max_epochs // 8, 5, 15))
 
 
-def _align(model: Any, prediction: np.ndarray, y_valid: np.ndarray) -> np.ndarray:
+def _align(
+    model: Any, prediction: np.ndarray, y_valid: np.ndarray, n_classes: int = 0
+) -> np.ndarray:
     """Probabilities in the study's class-index columns, even if training missed a class."""
     classes = getattr(model, "classes_", None)
     if classes is None or prediction.ndim == 1:
         return prediction
     classes = np.asarray(classes, dtype=int)
-    width = max(len(classes), int(classes.max()) + 1, int(np.max(y_valid, initial=0)) + 1)
+    width = max(
+        n_classes, len(classes), int(classes.max()) + 1, int(np.max(y_valid, initial=0)) + 1
+    )
     if width == prediction.shape[1] and np.array_equal(classes, np.arange(width)):
         return prediction
     full = np.zeros((prediction.shape[0], width))

@@ -1,0 +1,372 @@
+"""The Keras family: real training on tiny data, pruning, divergence, deadline, saving."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+from sklearn.base import clone
+from sklearn.datasets import make_classification, make_regression
+
+import autotune
+from autotune.data import profile_data
+from autotune.families import FitContext, Space, get_family
+from autotune.families.keras import (
+    OPTIMIZERS,
+    SCHEDULES,
+    KerasFamily,
+    KerasMLPClassifier,
+    KerasMLPRegressor,
+    TrainingDiverged,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def classification() -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_classification(400, 12, n_informative=8, n_classes=3, class_sep=1.5, random_state=0)
+    return ((X - X.mean(0)) / X.std(0)).astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def regression() -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_regression(400, 8, noise=5.0, random_state=0)
+    return X.astype(np.float32), 100.0 * y
+
+
+def _run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+
+
+def _sample(family: KerasFamily, profile, strategy: str = "auto", seed: int = 0):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    trial = study.ask()
+    return trial, family.suggest(Space(trial, family.name, strategy=strategy), profile)
+
+
+# -- no TensorFlow until it is needed ---------------------------------------------------------
+def test_import_autotune_loads_no_tensorflow_or_keras() -> None:
+    done = _run_python(
+        """
+        import sys
+        import autotune
+        from autotune.families import get_family
+        get_family("keras")
+        loaded = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+        assert not loaded, loaded
+        """
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_registered_and_reported_by_auto_choice(classification) -> None:
+    family = get_family("keras")
+    assert isinstance(family, KerasFamily)
+    assert family.fidelity == "epochs" and family.preprocessing == "scaled"
+    X, y = classification
+    _, _, small = profile_data(X, y)
+    assert "rows" in family.suitability(small, None)
+    X_big, y_big = make_classification(2000, 10, random_state=0)
+    _, _, big = profile_data(X_big, y_big)
+    assert family.suitability(big, None) is None
+    assert family.suitability(big, 120) is None
+    assert "budget" in family.suitability(big, 20)
+    _, line = autotune.families.choose_families(small, "auto", 60)
+    assert "keras (" in line  # left out, with the reason printed
+
+
+# -- the search space -------------------------------------------------------------------------
+def test_space_replays_and_gradient_strategy_forces_hypergradient(classification) -> None:
+    X, y = classification
+    _, _, profile = profile_data(X, y)
+    family = KerasFamily()
+    seen_schedules, seen_optimizers = set(), set()
+    for seed in range(40):
+        trial, params = _sample(family, profile, seed=seed)
+        seen_schedules.add(params["schedule"])
+        seen_optimizers.add(params["optimizer"])
+        replay = family.suggest(Space(optuna.trial.FixedTrial(trial.params), "keras"), profile)
+        assert replay == params
+        assert 1 <= len(params["hidden_units"]) <= 4
+    assert seen_schedules == set(SCHEDULES) and seen_optimizers == set(OPTIMIZERS)
+
+    trial, params = _sample(family, profile, strategy="gradient")
+    assert params["schedule"] == "hypergradient" and "keras.schedule" not in trial.params
+    replay = family.suggest(
+        Space(optuna.trial.FixedTrial(trial.params), "keras", strategy="gradient"), profile
+    )
+    assert replay == params
+
+
+def test_starting_points_are_points_of_the_space(classification) -> None:
+    X, y = classification
+    _, _, profile = profile_data(X, y)
+    family = KerasFamily()
+    points = family.starting_points(profile)
+    assert {p["optimizer"] for p in points} >= {"adam", "sgd"}
+    for point in points:
+        study = optuna.create_study()
+        study.enqueue_trial({f"keras.{k}": v for k, v in point.items()})
+        trial = study.ask()
+        with _NoRangeWarning():
+            params = family.suggest(Space(trial, "keras"), profile)
+        assert {k.removeprefix("keras.") for k in trial.params} == set(point)
+        assert params["optimizer"] == point["optimizer"]
+
+
+class _NoRangeWarning:
+    """Fails on any 'out of range' warning, which would mean a point leaves the space."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._catch = warnings.catch_warnings(record=True)
+        self._log = self._catch.__enter__()
+        warnings.simplefilter("always")
+
+    def __exit__(self, *exc: object) -> None:
+        self._catch.__exit__(*exc)
+        messages = [str(w.message) for w in self._log if "out of range" in str(w.message)]
+        assert not messages, messages
+
+
+# -- training ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("optimizer", "schedule"),
+    [
+        ("sgd", "constant"),
+        ("adam", "cosine"),
+        ("adamw", "exponential"),
+        ("rmsprop", "plateau"),
+        ("sgd", "hypergradient"),
+        ("adamw", "hypergradient"),
+    ],
+)
+def test_every_optimizer_and_schedule_trains(classification, optimizer, schedule) -> None:
+    X, y = classification
+    model = KerasMLPClassifier(
+        hidden_units=(32, 16),
+        optimizer=optimizer,
+        nesterov=True,
+        schedule=schedule,
+        learning_rate=0.05 if optimizer == "sgd" else 3e-3,
+        decay_rate=0.8,
+        plateau_factor=0.5,
+        hypergradient_beta=0.02,
+        batchnorm=optimizer == "adamw",
+        dropout=0.1,
+        l1=1e-6,
+        l2=1e-5,
+        activation="selu" if optimizer == "rmsprop" else "gelu",
+        max_epochs=6,
+        patience=100,
+        random_state=0,
+    )
+    assert model.fit(X[:300], y[:300], validation_data=(X[300:], y[300:])) is model
+    loss, rates = model.history_["loss"], model.history_["lr"]
+    assert model.n_epochs_ == 6 and loss[-1] < loss[0]
+    proba = model.predict_proba(X[300:])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert (model.predict(X[300:]) == y[300:]).mean() > 0.5
+    if schedule == "constant":
+        assert len(set(rates)) == 1
+    elif schedule in ("cosine", "exponential"):
+        assert all(b < a for a, b in itertools.pairwise(rates))
+    elif schedule == "hypergradient":
+        assert rates[-1] != pytest.approx(rates[0], rel=1e-3)
+
+
+def test_regressor_and_sampled_configurations_train(regression) -> None:
+    X, y = regression
+    _, _, profile = profile_data(X, y)
+    family = KerasFamily()
+    for seed in range(3):
+        _, params = _sample(family, profile, seed=seed)
+        model = clone(family.build({**params, "max_epochs": 3}, profile, seed=0))
+        family.fit(model, X, y, FitContext(seed=0))
+        prediction = model.predict(X)
+        assert prediction.shape == (len(X),) and np.isfinite(prediction).all()
+    good = KerasMLPRegressor(hidden_units=(64,), learning_rate=3e-3, max_epochs=60, random_state=0)
+    assert good.fit(X, y).score(X, y) > 0.9  # trained on a standardised target
+
+
+def test_classifier_keeps_original_labels(classification) -> None:
+    X, y = classification
+    labels = np.array(["cat", "dog", "eel"])[y]
+    model = KerasMLPClassifier(hidden_units=(16,), max_epochs=3, random_state=0)
+    model.fit(X, labels)
+    assert list(model.classes_) == ["cat", "dog", "eel"]
+    assert set(model.predict(X)) <= set(labels)
+    assert model.predict_proba(X).shape == (len(X), 3)
+
+
+def test_hypergradient_beats_the_fixed_poor_learning_rate(classification) -> None:
+    X, y = classification
+    losses, rates = {}, {}
+    for name, schedule in (("fixed", "constant"), ("hypergradient", "hypergradient")):
+        model = KerasMLPClassifier(
+            hidden_units=(32,),
+            optimizer="sgd",
+            momentum=0.0,
+            learning_rate=1e-4,
+            schedule=schedule,
+            hypergradient_beta=0.05,
+            max_epochs=8,
+            patience=100,
+            validation_fraction=0.0,
+            batch_size=32,
+            random_state=0,
+        ).fit(X, y)
+        losses[name], rates[name] = model.history_["loss"][-1], model.history_["lr"][-1]
+    assert rates["hypergradient"] > 10 * 1e-4  # it moved far from the poor start ...
+    assert losses["hypergradient"] < losses["fixed"] - 0.01  # ... to a lower training loss
+
+
+def test_additive_rule_of_the_paper_raises_a_poor_sgd_rate(classification) -> None:
+    from autotune.families._hypergradient import hypergradient_optimizer
+    from autotune.families.keras import import_keras
+
+    keras = import_keras()
+    X, y = classification
+    finals = {}
+    for beta in (0.0, 0.01):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((X.shape[1],)), keras.layers.Dense(3, "softmax")])
+        optimizer = hypergradient_optimizer(
+            "sgd", 1e-4, hypergradient_beta=beta, hypergradient_rule="additive"
+        )
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+        history = model.fit(X, y, epochs=5, batch_size=32, verbose=0)
+        finals[beta] = (history.history["loss"][-1], float(optimizer.learning_rate))
+    assert finals[0.0][1] == pytest.approx(1e-4)
+    assert finals[0.01][1] > 2e-4 and finals[0.01][0] < finals[0.0][0]
+
+
+# -- robustness -------------------------------------------------------------------------------
+def test_nan_loss_raises_a_clear_error(regression) -> None:
+    X, y = regression
+    model = KerasMLPRegressor(optimizer="sgd", learning_rate=1e3, max_epochs=5, random_state=0)
+    with pytest.raises(TrainingDiverged, match="loss became"):
+        model.fit(X, y)
+
+
+def test_deadline_stops_training(classification) -> None:
+    X, y = classification
+    KerasMLPClassifier(hidden_units=(16,), max_epochs=1).fit(X, y)  # load and warm up Keras
+    model = KerasMLPClassifier(hidden_units=(16,), max_epochs=100_000, patience=100_000)
+    started = time.monotonic()
+    KerasFamily().fit(model, X, y, FitContext(deadline=started + 2.0, seed=0))
+    elapsed = time.monotonic() - started
+    assert model.stopped_by_ == "deadline"
+    assert 0 < model.n_epochs_ < 100_000
+    assert elapsed < 2.0 + 5.0  # set-up plus at most one epoch past the deadline
+    assert model.predict_proba(X).shape == (len(X), 3)
+
+
+def test_study_prunes_poor_trials_and_goes_on_after_divergence(tmp_path, classification) -> None:
+    X, y = classification
+    options = {
+        "families": ["keras"],
+        "storage": f"sqlite:///{tmp_path}/s.db",
+        "study_name": "keras_pruning",
+        "show": False,
+    }
+    first = autotune.auto_tune(X, y, n_trials=3, **options)  # the three starting points
+    assert all(t.state == TrialState.COMPLETE for t in first.study.trials)
+    slow = {**KerasFamily().starting_points(first.profile_)[0]}
+    slow.update(optimizer="sgd", learning_rate=1e-4, max_epochs=50, schedule="constant")
+    slow.pop("beta_1")
+    slow.update(momentum=0.0, nesterov=False)
+    diverging = {**slow, "learning_rate": 1e3}  # out of range on purpose: Optuna warns, uses it
+    for point in (slow, diverging):
+        params = {f"keras.{k}": v for k, v in point.items()}
+        first.study.enqueue_trial({"family": "keras", **params})
+
+    second = autotune.auto_tune(X, y, n_trials=3, **options)
+    trials = second.study.trials
+    assert len(trials) == 6
+    pruned, diverged, after = trials[3], trials[4], trials[5]
+    assert pruned.state == TrialState.PRUNED
+    assert 2 <= len(pruned.intermediate_values) < 50
+    assert diverged.state == TrialState.PRUNED
+    assert diverged.user_attrs["error"].startswith("diverged: the training loss became")
+    assert after.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert np.isfinite(second.predict(X)).all()
+
+
+def test_gradient_strategy_tunes_keras_with_hypergradient(tmp_path, classification) -> None:
+    X, y = classification
+    result = autotune.auto_tune(
+        X,
+        y,
+        strategy="gradient",
+        n_trials=1,
+        storage=f"sqlite:///{tmp_path}/g.db",
+        show=False,
+    )
+    assert result.best_family_ == "keras"
+    assert result.best_params_["schedule"] == "hypergradient"
+    assert "keras.schedule" not in result.best_trial_.params
+
+
+# -- saving -----------------------------------------------------------------------------------
+def test_save_and_reload_in_a_new_process(tmp_path, classification, regression) -> None:
+    for name, (X, y), cls in (
+        ("clf", classification, KerasMLPClassifier),
+        ("reg", regression, KerasMLPRegressor),
+    ):
+        model = cls(hidden_units=(16, 8), batchnorm=True, dropout=0.2, max_epochs=3)
+        model.fit(X, y)
+        expected = model.predict_proba(X) if name == "clf" else model.predict(X)
+        model.save(tmp_path / f"{name}.keras")
+        np.save(tmp_path / f"{name}_X.npy", X)
+        np.save(tmp_path / f"{name}_expected.npy", expected)
+    done = _run_python(
+        f"""
+        import sys
+        from pathlib import Path
+        import numpy as np
+        from autotune.families.keras import KerasMLPClassifier, KerasMLPRegressor, import_keras
+
+        folder = Path({str(tmp_path)!r})
+        clf = KerasMLPClassifier.load(folder / "clf.keras")
+        reg = KerasMLPRegressor.load(folder / "reg.keras")
+        X = np.load(folder / "clf_X.npy")
+        np.testing.assert_array_equal(clf.predict_proba(X), np.load(folder / "clf_expected.npy"))
+        X = np.load(folder / "reg_X.npy")
+        np.testing.assert_array_equal(reg.predict(X), np.load(folder / "reg_expected.npy"))
+        plain = import_keras().saving.load_model(folder / "clf.keras", compile=False)
+        assert plain.output_shape == (None, 3)
+        print("same predictions")
+        """
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "same predictions" in done.stdout
+    assert "oneDNN" not in done.stderr and "cuda" not in done.stderr.lower()
+
+
+def test_pickle_round_trip(classification) -> None:
+    import pickle
+
+    X, y = classification
+    model = KerasMLPClassifier(hidden_units=(8,), max_epochs=2).fit(X, y)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    assert isinstance(again.model_, type(model.model_))
