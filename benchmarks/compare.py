@@ -39,17 +39,27 @@ def _sk(loader: Callable[..., object]) -> Callable[[], tuple[pd.DataFrame, pd.Se
     return lambda: loader(return_X_y=True, as_frame=True)  # type: ignore[return-value]
 
 
-def _generated() -> tuple[pd.DataFrame, pd.Series]:
-    """Mixed numeric and categorical columns with missing values, binary target."""
-    X, y = datasets.make_classification(
-        n_samples=3000, n_features=12, n_informative=6, random_state=0
-    )
-    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(12)])
-    rng = np.random.default_rng(0)
-    frame["colour"] = pd.Categorical(np.where(frame["x0"] > 0, "red", rng.choice(["g", "b"], 3000)))
-    frame["region"] = pd.Categorical(rng.choice([f"r{i}" for i in range(40)], 3000))
+def _mixed(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Turn the first column into a category that carries signal, add a noisy
+    high-cardinality category, and blank 5 % of all cells."""
+    n = len(frame)
+    frame = frame.copy()
+    frame["colour"] = pd.Categorical(np.where(frame["x0"] > 0, "red", rng.choice(["g", "b"], n)))
+    frame["region"] = pd.Categorical(rng.choice([f"r{i}" for i in range(40)], n))
     frame = frame.drop(columns=["x0"])
-    frame = frame.mask(rng.random(frame.shape) < 0.05)
+    return frame.mask(rng.random(frame.shape) < 0.05)
+
+
+def _generated(n: int = 3000) -> tuple[pd.DataFrame, pd.Series]:
+    """Mixed numeric and categorical columns with missing values, binary target."""
+    X, y = datasets.make_classification(n_samples=n, n_features=12, n_informative=6, random_state=0)
+    frame = _mixed(pd.DataFrame(X, columns=[f"x{i}" for i in range(12)]), np.random.default_rng(0))
+    return frame, pd.Series(y, name="target")
+
+
+def _generated_regression() -> tuple[pd.DataFrame, pd.Series]:
+    X, y = datasets.make_friedman1(n_samples=2000, n_features=8, noise=1.0, random_state=0)
+    frame = _mixed(pd.DataFrame(X, columns=[f"x{i}" for i in range(8)]), np.random.default_rng(1))
     return frame, pd.Series(y, name="target")
 
 
@@ -59,6 +69,8 @@ TASKS = [
     Task("digits", "multiclass", _sk(datasets.load_digits)),
     Task("diabetes", "regression", _sk(datasets.load_diabetes)),
     Task("generated_mixed", "binary", _generated),
+    Task("friedman_mixed", "regression", _generated_regression),
+    Task("large_mixed", "binary", lambda: _generated(54_000)),
 ]
 
 METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}

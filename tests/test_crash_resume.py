@@ -64,18 +64,20 @@ def test_kill_and_resume_loses_nothing(tmp_path, binary_data):
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        # Wait until the process is inside a trial, then a random moment more.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if db.exists() and _running(db, last):
-                break
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 1.5))
-        while _running(db, last) == 0 and proc.poll() is None:
-            time.sleep(0.01)
-        assert proc.poll() is None, proc.stderr.read().decode()
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        try:
+            # Wait until the process is inside a trial, then a random moment more.
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and proc.poll() is None:
+                if db.exists() and _running(db, last):
+                    break
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.0, 1.5))
+            while _running(db, last) == 0 and proc.poll() is None:
+                time.sleep(0.01)
+            assert proc.poll() is None, proc.stderr.read().decode()
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
         snapshots.append(_snapshot(url))
 
     time.sleep(4)  # let the last killed trial's heartbeat go stale

@@ -310,7 +310,7 @@ def test_import_is_light():
 def test_public_api_is_complete():
     public = {n for n in dir(autotune) if not n.startswith("_") and n not in {"annotations"}}
     modules = {"data", "engine", "exceptions", "families", "metrics", "result", "store", "ui"}
-    modules |= {"leaderboard", "plots", "report", "cli", "demo"}
+    modules |= {"leaderboard", "plots", "report", "cli", "demo", "artifacts"}
     assert public - modules - {"Callable", "Sequence", "Any"} <= set(autotune.__all__)
 
 

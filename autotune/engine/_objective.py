@@ -126,6 +126,16 @@ class Objective:
         )
         return family, params
 
+    def _first_fold_estimate(self, stats: FamilyStats) -> float | None:
+        """A family's fold time, or for an untried family a cautious guess: three times the
+        slowest family measured so far, so that an unknown cost cannot overrun the budget."""
+        known = stats.expected_fold_time()
+        if known is not None:
+            return known
+        measured = [s.expected_fold_time() for s in self.stats.values()]
+        measured = [m for m in measured if m is not None]
+        return 3.0 * max(measured) if measured else None
+
     def _check_time(self, expected: float | None) -> None:
         if self.deadline is None or expected is None:
             return
@@ -165,7 +175,7 @@ class Objective:
         predictions: list[np.ndarray] = []
         fit_times: list[float] = []
         for fold, (train, valid) in enumerate(splits):
-            expected = max(fit_times) if fit_times else stats.expected_fold_time()
+            expected = max(fit_times) if fit_times else self._first_fold_estimate(stats)
             try:
                 self._check_time(expected)
             except DeadlineReached:

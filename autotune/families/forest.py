@@ -26,7 +26,9 @@ class _ForestFamily(ModelFamily):
 
     def _max_trees(self, profile: DataProfile) -> int:
         # Tree count is the family's cost; keep it affordable on large data.
-        return 500 if profile.n_rows <= 20_000 else 300
+        if profile.n_rows <= 5_000:
+            return 500
+        return 300 if profile.n_rows <= 20_000 else 150
 
     def suggest(self, space: Space, profile: DataProfile) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -47,7 +49,7 @@ class _ForestFamily(ModelFamily):
 
     def starting_points(self, profile: DataProfile) -> list[dict[str, Any]]:
         point: dict[str, Any] = {
-            "n_estimators": min(200, self._max_trees(profile)),
+            "n_estimators": min(200, self._max_trees(profile) // 2 + 25),
             "max_features": 0.5 if profile.task == "regression" else 0.3,
             "min_samples_leaf": 1,
             "max_depth": None,
