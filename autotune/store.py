@@ -394,8 +394,9 @@ def fail_orphaned_trials(study: optuna.Study) -> list[int]:
         The numbers of the trials failed.
     """
     storage = study._storage
-    grace = getattr(storage, "grace_period", None)
-    engine = getattr(storage, "engine", None)
+    backend = getattr(storage, "_backend", storage)  # under Optuna's cache wrapper
+    grace = getattr(backend, "grace_period", None)
+    engine = getattr(backend, "engine", None)
     if grace is None or engine is None:
         return []
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))

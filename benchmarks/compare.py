@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--task", nargs="*", default=[t.name for t in TASKS])
     parser.add_argument("--budget", type=float, default=30.0)
     parser.add_argument("--seeds", type=int, nargs="*", default=[0])
+    parser.add_argument("--systems", nargs="*", default=list(SYSTEMS), choices=list(SYSTEMS))
     parser.add_argument("--csv", default=None, help="also write the rows to this CSV file")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -154,7 +155,8 @@ def main() -> None:
                 stratify=y if task.kind != "regression" else None,
             )
             X_train, X_test, y_train, y_test = split
-            for system, run in SYSTEMS.items():
+            for system in args.systems:
+                run = SYSTEMS[system]
                 started = time.monotonic()
                 model = run(task, X_train, y_train, args.budget, seed)
                 elapsed = time.monotonic() - started

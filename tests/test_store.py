@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 
 import numpy as np
@@ -91,7 +92,7 @@ def test_parallel_workers_give_exactly_the_requested_trials(store_url, multiclas
     result = auto_tune(
         X,
         y,
-        n_trials=40,
+        n_trials=100,
         n_jobs=4,
         families=["linear", "knn"],
         storage=store_url,
@@ -100,7 +101,7 @@ def test_parallel_workers_give_exactly_the_requested_trials(store_url, multiclas
     )
     trials = result.study.trials
     finished = [t for t in trials if t.state.is_finished()]
-    assert len(finished) == 40
+    assert len(finished) == 100  # 4 processes x 25 trials
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
     errors = [t.user_attrs.get("error", "") for t in trials]
     assert not [e for e in errors if "locked" in e]
@@ -204,3 +205,21 @@ def test_study_names_are_readable_and_safe():
     assert study_name_for(None, "abcdef1234") == "study-abcdef12"
     with pytest.raises(StoreError, match="path characters"):
         auto_tune(pd.DataFrame({"a": range(10)}), [0, 1] * 5, study_name="../x", n_trials=1)
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_trial_killed_before_its_first_heartbeat_is_failed_and_retried(tmp_path, monkeypatch):
+    from autotune.store import fail_orphaned_trials
+
+    monkeypatch.setenv("AUTOTUNE_GRACE_PERIOD", "1")
+    storage = open_storage(f"sqlite:///{tmp_path / 'o.db'}", heartbeat=True)
+    study = optuna.create_study(storage=storage, study_name="o")
+    study.enqueue_trial({"x": 1.0})
+    orphan = study.ask()  # RUNNING with no heartbeat, as if its process died at once
+    orphan.suggest_float("x", 0, 2)
+    assert fail_orphaned_trials(study) == []  # still within the grace period
+    time.sleep(1.5)
+    assert fail_orphaned_trials(study) == [orphan.number]
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+    assert study.trials[1].system_attrs["failed_trial"] == orphan.number
