@@ -104,7 +104,8 @@ def test_kill_and_resume_loses_nothing(tmp_path, binary_data):
     for retry in retries:
         original = by_number[retry.system_attrs["failed_trial"]]
         assert original.state == TrialState.FAIL
-        assert retry.params == original.params
+        # the retry repeats what the killed trial had sampled (nothing, if it died at once)
+        assert original.params.items() <= retry.params.items()
     # no duplicated work: each stale trial completes at most once through its retries
     completed = [t.system_attrs["failed_trial"] for t in retries if t.state == TrialState.COMPLETE]
     assert len(completed) == len(set(completed))

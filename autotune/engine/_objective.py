@@ -139,6 +139,8 @@ class Objective:
     def _check_time(self, expected: float | None) -> None:
         if self.deadline is None or expected is None:
             return
+        if not any(s.n_ok for s in self.stats.values()):
+            return  # without one finished trial there is no model: finish this one first
         if time.monotonic() + expected > self.deadline:
             raise DeadlineReached
 

@@ -276,6 +276,8 @@ class _Run:
             return True
         if self.deadline is None:
             return False
+        if self.counts["complete"] == 0:
+            return False  # keep going past the budget rather than return no model at all
         if self.n_time_prunes >= 3:
             return True
         expected = [
