@@ -63,7 +63,7 @@ def _self_saving(estimator: Any) -> bool:
 
 def save_model(
     study: optuna.Study,
-    model: Pipeline,
+    model: Any,
     *,
     role: str,
     family: str,
@@ -73,10 +73,10 @@ def save_model(
     """Store a fitted pipeline as artifacts of the study under a role (``final``,
     ``best:hgb``, …) and record it; returns the record."""
     store = _store(study, storage_url)
-    estimator = model.steps[-1][1]
+    estimator = model.steps[-1][1] if isinstance(model, Pipeline) else model
     record: dict[str, Any] = {"family": family, "trial": trial_number}
     with tempfile.TemporaryDirectory() as folder:
-        if _self_saving(estimator):
+        if isinstance(model, Pipeline) and _self_saving(estimator):
             prep_path = Path(folder) / "preprocess.skops"
             sio.dump(Pipeline(model.steps[:-1]), prep_path)
             est_path = Path(estimator.save(Path(folder) / "estimator.keras"))

@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from autotune.data import DataProfile, coerce_frame
+from autotune.engine._ensemble import OutOfFold
 from autotune.engine._pruning import WILCOXON_MIN_STEPS
 from autotune.families import FitContext, ModelFamily, Space
 from autotune.families._preprocess import make_preprocessor
@@ -97,6 +98,7 @@ class Objective:
         self.on_trial_start = on_trial_start
         self.stats: dict[str, FamilyStats] = {name: FamilyStats() for name in self.families}
         self.classes = np.asarray(profile.classes, dtype=object)
+        self.oof = OutOfFold(metric)
         self._cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
         self._lock = threading.Lock()
 
@@ -216,7 +218,24 @@ class Objective:
         stats.n_ok += 1
         trial.set_user_attr("fit_time", float(np.mean(fit_times)))
         trial.set_user_attr("secondary", self._secondary(splits, predictions))
-        return float(np.mean(fold_scores))
+        value = float(np.mean(fold_scores))
+        if not epochs and not family.self_saving:
+            self.oof.add(
+                trial.number,
+                value,
+                self._in_row_order(splits, predictions),
+                float(np.mean(fit_times)),
+            )
+        return value
+
+    def _in_row_order(
+        self, splits: Sequence[tuple[np.ndarray, np.ndarray]], predictions: list[np.ndarray]
+    ) -> np.ndarray:
+        shape = (len(self.y), *predictions[0].shape[1:])
+        full = np.zeros(shape)
+        for (_, valid), prediction in zip(splits, predictions, strict=True):
+            full[valid] = prediction
+        return full
 
     def _secondary(
         self, splits: Sequence[tuple[np.ndarray, np.ndarray]], predictions: list[np.ndarray]

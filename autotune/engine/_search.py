@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 from autotune.artifacts import MODELS_KEY, save_model
 from autotune.data import DataProfile, profile_data
 from autotune.engine._cv import choose_n_splits, make_splits
+from autotune.engine._ensemble import EnsembleModel, select_ensemble
 from autotune.engine._events import Listener, RunInfo, TrialReport
 from autotune.engine._objective import FAMILY_PARAM, Objective
 from autotune.engine._samplers import check_strategy, make_pruner, make_sampler
@@ -49,6 +50,8 @@ __all__ = ["TuneOutcome", "build_final_model", "default_timeout", "tune"]
 
 #: The family that ``strategy="gradient"`` tunes (by hypergradient descent on its step size).
 GRADIENT_FAMILY = "keras"
+#: How many of the best candidates' refits the time reserve covers, for an ensemble.
+ENSEMBLE_MEMBERS = 4
 #: Safety factor on the measured fold time when reserving time for the final fit.
 FINAL_FIT_MARGIN = 1.5
 
@@ -218,9 +221,11 @@ class _Run:
             self.counts["failed"] += 1
 
     def final_fit_reserve(self) -> float:
+        """Time kept back for the final model: the best trial's refit, or an ensemble's."""
         if self.best is None:
             return 0.0
         fold_time = float(self.best.user_attrs.get("fit_time", 0.0))
+        fold_time = max(fold_time, self.objective.oof.fit_time_of_best(ENSEMBLE_MEMBERS))
         scale = self.n_splits / max(self.n_splits - 1, 1)
         return FINAL_FIT_MARGIN * fold_time * scale + 0.5
 
@@ -288,6 +293,7 @@ class _Run:
 
 
 BUDGET_KEY = "autotune_budget"
+ENSEMBLE_KEY = "autotune_ensemble"
 
 
 def _quota(n_trials: int | None, n_jobs: int, index: int) -> int | None:
@@ -539,14 +545,40 @@ def tune(
         listener.on_message(f"{len(failed_workers)} worker process(es) ended with an error")
 
     best = _best_trial(study, chosen_metric)
-    family, model = fit_final_model(
-        best, profile, frame, y_encoded, int(seed), run.deadline, strategy
-    )
+    family = get_family(best.params[FAMILY_PARAM])
+    ensemble = _fit_ensemble(study, run, profile, frame, y_encoded, int(seed), strategy)
+    if ensemble is None:
+        family, model = fit_final_model(
+            best, profile, frame, y_encoded, int(seed), run.deadline, strategy
+        )
+    else:
+        model, ensemble_info = ensemble
+        study.set_user_attr(ENSEMBLE_KEY, ensemble_info)
+        members = ", ".join(f"{n} ({w:.2f})" for n, w in ensemble_info["weights"].items())
+        listener.on_message(
+            f"final model: an ensemble of trials {members}; out-of-fold {chosen_metric.name} "
+            f"{ensemble_info['score']:.4g} against {ensemble_info['best_single']:.4g} for the "
+            "best single trial"
+        )
     record = save_model(
-        study, model, role="final", family=family.name, trial_number=best.number, storage_url=url
+        study,
+        model,
+        role="final",
+        family="ensemble" if ensemble else family.name,
+        trial_number=best.number,
+        storage_url=url,
     )
     _save_family_bests(
-        study, run, best, record, profile, frame, y_encoded, int(seed), strategy, url
+        study,
+        run,
+        best,
+        None if ensemble else record,
+        profile,
+        frame,
+        y_encoded,
+        int(seed),
+        strategy,
+        url,
     )
     elapsed = time.monotonic() - started
     listener.on_message(
@@ -568,11 +600,48 @@ def tune(
     )
 
 
+def _fit_ensemble(
+    study: optuna.Study,
+    run: _Run,
+    profile: DataProfile,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    strategy: str,
+) -> tuple[EnsembleModel, dict[str, Any]] | None:
+    """The greedy ensemble of this run's trials, fitted on all the data, when its pooled
+    out-of-fold score beats the best single trial's and the budget leaves time to fit it."""
+    classes = np.asarray(profile.classes, dtype=object)
+    weights, score, best_single = select_ensemble(run.objective.oof, y, classes)
+    if len(weights) < 2 or not run.metric.better(score, best_single):
+        return None
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    scale = run.n_splits / max(run.n_splits - 1, 1) * FINAL_FIT_MARGIN
+    needed = sum(float(trials[n].user_attrs.get("fit_time", 0.0)) * scale for n in weights)
+    if run.deadline is not None and time.monotonic() + needed > run.deadline:
+        return None
+    members = [
+        fit_final_model(trials[n], profile, X, y, seed, run.deadline, strategy)[1] for n in weights
+    ]
+    model = EnsembleModel(
+        members,
+        list(weights.values()),
+        regression=profile.task == "regression",
+        n_classes=profile.n_classes,
+    ).fit(X)
+    info = {
+        "weights": {str(n): w for n, w in weights.items()},
+        "score": score,
+        "best_single": best_single,
+    }
+    return model, info
+
+
 def _save_family_bests(
     study: optuna.Study,
     run: _Run,
     final: FrozenTrial,
-    final_record: dict[str, Any],
+    final_record: dict[str, Any] | None,
     profile: DataProfile,
     X: pd.DataFrame,
     y: np.ndarray,
@@ -582,8 +651,9 @@ def _save_family_bests(
 ) -> None:
     """Keep the best model of every family, refitting the others while the budget allows."""
     models = dict(study.user_attrs.get(MODELS_KEY, {}))
-    models[f"best:{trial_family(final)}"] = final_record
-    study.set_user_attr(MODELS_KEY, models)
+    if final_record is not None:
+        models[f"best:{trial_family(final)}"] = final_record
+        study.set_user_attr(MODELS_KEY, models)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     bests: dict[str, FrozenTrial] = {}
     for trial in complete:
@@ -592,7 +662,7 @@ def _save_family_bests(
             bests[name] = trial
     skipped = []
     for name, trial in bests.items():
-        if name == trial_family(final):
+        if name == trial_family(final) and final_record is not None:
             continue
         if models.get(f"best:{name}", {}).get("trial") == trial.number:
             continue
@@ -618,9 +688,15 @@ def _save_family_bests(
 def _enqueue_starting_points(
     study: optuna.Study, families: Sequence[ModelFamily], profile: DataProfile
 ) -> None:
-    """Queue each family's strong configurations, round-robin, once per study."""
+    """Queue each family's strong configurations, round-robin, once per study.
+
+    The cheapest family goes first: a run must end with a model, so its first trial is
+    allowed to finish past the budget, and that trial should be quick on any machine.
+    """
+    cheapest = min(families, key=lambda f: f.relative_cost)
+    ordered = [cheapest, *[f for f in families if f is not cheapest]]
     queues = [
-        [(family.name, point) for point in family.starting_points(profile)] for family in families
+        [(family.name, point) for point in family.starting_points(profile)] for family in ordered
     ]
     depth = max((len(q) for q in queues), default=0)
     with _quiet_optuna():

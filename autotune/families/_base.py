@@ -75,6 +75,10 @@ class ModelFamily(ABC):
     #: ``"folds"``: scored by cross-validation, reported per fold. ``"epochs"``: trained
     #: once on a holdout (the first fold) and reported per epoch by :meth:`fit`.
     fidelity: ClassVar[str] = "folds"
+    #: Rough cost of one fit relative to histogram gradient boosting's defaults.
+    relative_cost: ClassVar[float] = 1.0
+    #: Whether the estimator saves itself (not with skops); such models are not ensembled.
+    self_saving: ClassVar[bool] = False
 
     def suitability(self, profile: DataProfile, timeout: float | None) -> str | None:
         """Why the family should be left out of ``families="auto"``, if it should.

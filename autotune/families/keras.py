@@ -669,6 +669,8 @@ class KerasFamily(ModelFamily):
     adapted by hypergradient descent instead of being searched over schedules.
     """
 
+    self_saving = True
+
     name = "keras"
     tasks = ("binary", "multiclass", "regression")
     preprocessing = "scaled"

@@ -22,6 +22,7 @@ class KNeighborsFamily(ModelFamily):
 
     name = "knn"
     preprocessing = "scaled"
+    relative_cost = 0.5
 
     def suitability(self, profile: DataProfile, timeout: float | None) -> str | None:
         if profile.n_rows > MAX_ROWS:

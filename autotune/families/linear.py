@@ -19,6 +19,7 @@ class LinearFamily(ModelFamily):
 
     name = "linear"
     preprocessing = "scaled"
+    relative_cost = 0.2
 
     def suggest(self, space: Space, profile: DataProfile) -> dict[str, Any]:
         if profile.is_classification:

@@ -1,0 +1,54 @@
+"""Greedy ensemble selection on out-of-fold predictions, and the ensemble as final model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_wine
+
+import autotune
+from autotune.engine._ensemble import OutOfFold, select_ensemble
+from autotune.metrics import get_metric
+
+
+def test_selection_prefers_complementary_models():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    noise_a = rng.normal(scale=1.0, size=400)
+    noise_b = rng.normal(scale=1.0, size=400)
+    # two equally good, independently noisy models: their average is better than either
+    a = 1 / (1 + np.exp(-(2 * (y - 0.5) * 2 + noise_a)))
+    b = 1 / (1 + np.exp(-(2 * (y - 0.5) * 2 + noise_b)))
+    bad = np.full(400, 0.5)
+    oof = OutOfFold(get_metric("log_loss", "binary"))
+    for number, p in enumerate([a, b, bad]):
+        oof.add(number, 0.0, np.c_[1 - p, p], fit_time=0.1)
+    weights, score, single = select_ensemble(oof, y, np.array([0, 1]))
+    assert set(weights) == {0, 1}
+    assert sum(weights.values()) == pytest.approx(1.0)
+    assert score < single
+
+
+def test_out_of_fold_keeps_only_the_best_candidates():
+    oof = OutOfFold(get_metric("roc_auc", "binary"), limit=3)
+    for number in range(6):
+        oof.add(number, number / 10, np.zeros((2, 2)), fit_time=float(number))
+    assert sorted(oof.items) == [3, 4, 5]
+    assert oof.fit_time_of_best(2) == 9.0
+
+
+def test_ensemble_final_model_is_stored_and_reloads(tmp_path):
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    result = autotune.auto_tune(
+        X, y, n_trials=25, families=["linear", "knn", "svm"], storage=url, show=False
+    )
+    # a fixed trial budget makes the run deterministic: here the ensemble wins
+    info = result.study.user_attrs["autotune_ensemble"]
+    proba = result.predict_proba(X)
+    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert info["score"] < info["best_single"]  # log loss: lower is better
+    assert len(info["weights"]) >= 2
+    assert type(result.model_).__name__ == "EnsembleModel"
+    loaded = autotune.load(result.study.study_name, url)
+    np.testing.assert_array_equal(loaded.predict_proba(X), proba)
