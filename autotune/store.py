@@ -303,13 +303,18 @@ def list_studies(storage: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def load_study(name: str, storage: str | None = None) -> optuna.Study:
+def load_study(name: str, storage: str | None = None, *, heartbeat: bool = False) -> optuna.Study:
     """Open an existing study by name, for inspection or to continue it.
+
+    Args:
+        name: The study.
+        storage: The store's URL; None for the default store.
+        heartbeat: Open with heartbeats, for a process that will run trials.
 
     Raises:
         StoreError: no study of that name exists in the store (the message lists some).
     """
-    opened = open_storage(storage)
+    opened = open_storage(storage, heartbeat=heartbeat)
     names = optuna.get_all_study_names(opened)
     if name not in names:
         shown = ", ".join(sorted(names)[:10]) or "none"

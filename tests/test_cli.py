@@ -31,6 +31,13 @@ def csv(tmp_path, mixed_data):
     return path
 
 
+def _tuned(csv, url: str, n_trials: str) -> str:
+    """Tune the CSV into the store and return the study's name."""
+    run = _cli("tune", str(csv), "--target", "buy", "--n-trials", n_trials, "--storage", url)
+    assert run.returncode == 0, run.stderr
+    return autotune.studies(url)["name"].iloc[0]
+
+
 def test_tune_studies_show_delete(csv, tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     run = _cli("tune", str(csv), "--target", "buy", "--n-trials", "4", "--storage", url)
@@ -60,11 +67,7 @@ def test_errors_are_one_line(csv, tmp_path):
 
 def test_export(csv, tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
-    assert (
-        _cli("tune", str(csv), "--target", "buy", "--n-trials", "2", "--storage", url).returncode
-        == 0
-    )
-    name = autotune.studies(url)["name"].iloc[0]
+    name = _tuned(csv, url, "2")
     out = tmp_path / "copy.db"
     run = _cli("export", name, "--to", str(out), "--storage", url)
     assert run.returncode == 0, run.stderr
@@ -129,11 +132,7 @@ def test_three_workers_on_postgres(postgres_url, csv):
 
 def test_worker_refuses_other_data(csv, tmp_path, binary_data):
     url = f"sqlite:///{tmp_path / 's.db'}"
-    assert (
-        _cli("tune", str(csv), "--target", "buy", "--n-trials", "1", "--storage", url).returncode
-        == 0
-    )
-    name = autotune.studies(url)["name"].iloc[0]
+    name = _tuned(csv, url, "1")
     other = tmp_path / "other.csv"
     X, y = binary_data
     X.assign(buy=y).to_csv(other, index=False)

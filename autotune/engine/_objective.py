@@ -37,6 +37,7 @@ class FamilyStats:
     n_ok: int = 0
     n_failed: int = 0
     dropped: str | None = None
+    announced: bool = False
 
     def expected_fold_time(self) -> float | None:
         if not self.fold_times:

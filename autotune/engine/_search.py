@@ -265,8 +265,8 @@ class _Run:
             )
         dropped = [(name, s.dropped) for name, s in self.objective.stats.items() if s.dropped]
         for name, reason in dropped:
-            if not getattr(self.objective.stats[name], "_announced", False):
-                self.objective.stats[name]._announced = True  # type: ignore[attr-defined]
+            if not self.objective.stats[name].announced:
+                self.objective.stats[name].announced = True
                 warnings.warn(f"family {name!r} dropped: {reason}", AutotuneWarning, stacklevel=1)
                 self.listener.on_message(f"dropped family {name}: {reason}")
         if self.should_stop(dropped_all=len(dropped) == len(self.objective.stats)):
@@ -423,8 +423,7 @@ def tune(
     url = storage or storage_obj.url
     name = check_study_name(study_name or study_name_for(profile.target_name, profile.fingerprint))
     with _quiet_optuna():
-        existing = {s.study_name for s in optuna.get_all_study_summaries(storage_obj)}
-        resumed = name in existing
+        resumed = name in optuna.get_all_study_names(storage_obj)
         old_meta: dict[str, Any] = {}
         if resumed:
             old_meta = read_meta(optuna.load_study(study_name=name, storage=storage_obj))

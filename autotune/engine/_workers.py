@@ -18,7 +18,7 @@ import pandas as pd
 
 from autotune.data import profile_data
 from autotune.engine._events import Listener
-from autotune.engine._search import BUDGET_KEY, _quiet_optuna, encode_target, make_run, optimize
+from autotune.engine._search import BUDGET_KEY, encode_target, make_run, optimize
 from autotune.exceptions import ConfigError, StudyMismatchError
 from autotune.families import get_family
 from autotune.metrics import Metric, get_metric
@@ -76,7 +76,7 @@ def join_study(
     """
     listener = listener or Listener()
     started = time.monotonic()
-    study = load_study(name, storage)
+    study = load_study(name, storage, heartbeat=True)  # this process runs trials
     meta = read_meta(study)
     if not meta:
         raise StudyMismatchError(f"Study {name!r} was not made by autotune; it cannot be joined.")
@@ -94,12 +94,6 @@ def join_study(
                 f"Study {name!r} uses the custom metric {meta['metric']!r}; workers need it "
                 "passed as metric=."
             ) from None
-    # Re-open with heartbeats: this process runs trials.
-    from autotune.store import open_storage
-
-    storage_obj = open_storage(storage, heartbeat=True)
-    with _quiet_optuna():
-        study = optuna.load_study(study_name=name, storage=storage_obj)
     families = [get_family(n) for n in meta["families"]]
     run = make_run(
         study,
