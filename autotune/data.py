@@ -34,6 +34,8 @@ TASKS: tuple[str, ...] = ("auto", "binary", "multiclass", "regression", "classif
 MAX_CLASSES_FOR_NUMERIC_TARGET = 20
 #: Strings longer than this on average, mostly with spaces and mostly distinct, are free text.
 TEXT_MIN_MEAN_LENGTH = 30
+#: A rarest class below this share of the commonest counts as imbalanced.
+IMBALANCE_RATIO = 0.25
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,15 @@ class DataProfile:
         if not self.class_counts:
             return 1.0
         return min(self.class_counts.values()) / self.n_rows
+
+    @property
+    def is_imbalanced(self) -> bool:
+        """Whether the rarest class has under a quarter of the commonest class's rows: then
+        class weighting becomes a tuned choice in the families that support it."""
+        if not self.class_counts:
+            return False
+        counts = self.class_counts.values()
+        return min(counts) < IMBALANCE_RATIO * max(counts)
 
     @property
     def schema(self) -> dict[str, str]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
+
+from autotune.store import FINAL_KEY
 
 __all__ = ["leaderboard"]
 
@@ -14,7 +18,11 @@ BASE_COLUMNS = ["trial", "family", "state", "score"]
 
 def leaderboard(study: optuna.Study) -> pd.DataFrame:
     """Trials as rows: ``trial, family, state, score``, the secondary metrics, ``duration``,
-    ``error`` and one column per parameter; complete trials first, best score first.
+    ``error``, ``final`` and one column per parameter; complete trials first, best first.
+
+    When the final model is an ensemble it is the first row, with family ``ensemble``, no
+    trial number and its pooled out-of-fold score. ``final`` marks the row of the model
+    that ``predict`` uses.
     """
     trials = study.get_trials(deepcopy=False)
     rows = []
@@ -47,4 +55,28 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
     ascending = study.direction == optuna.study.StudyDirection.MINIMIZE
     frame["_done"] = frame["state"] != "complete"
     frame = frame.sort_values(["_done", "score"], ascending=[True, ascending], kind="stable")
-    return frame.drop(columns="_done").reset_index(drop=True)
+    frame = frame.drop(columns="_done").reset_index(drop=True)
+    frame["trial"] = frame["trial"].astype("Int64")
+    return _mark_final(frame, study.user_attrs.get(FINAL_KEY) or {})
+
+
+def _mark_final(frame: pd.DataFrame, final: dict[str, Any]) -> pd.DataFrame:
+    frame.insert(frame.columns.get_loc("error") + 1, "final", False)
+    if final.get("kind") == "trial":
+        frame.loc[frame["trial"] == final.get("trial"), "final"] = True
+    elif final.get("kind") == "ensemble":
+        members = ", ".join(f"{n} ({w:.2f})" for n, w in final.get("weights", {}).items())
+        row = {
+            "trial": pd.NA,
+            "family": "ensemble",
+            "state": "complete",
+            "score": final.get("score", np.nan),
+            "error": None,
+            "final": True,
+            "members": members,
+        }
+        frame.insert(frame.columns.get_loc("final") + 1, "members", None)
+        frame = pd.concat([pd.DataFrame([row]), frame], ignore_index=True)[frame.columns]
+        frame["trial"] = frame["trial"].astype("Int64")
+        frame["final"] = frame["final"].astype(bool)
+    return frame

@@ -38,6 +38,8 @@ def _summary(result: TuneResult) -> list[tuple[str, str]]:
     study = result.study
     meta = read_meta(study)
     frame = result.leaderboard
+    if not frame.empty:
+        frame = frame[frame["trial"].notna()]  # the ensemble row is not a trial
     counts = frame["state"].value_counts().to_dict() if not frame.empty else {}
     rows = [
         ("study", study.study_name),
@@ -54,6 +56,14 @@ def _summary(result: TuneResult) -> list[tuple[str, str]]:
             ("best", f"{best:.6g} by {result.best_family_} (trial {result.best_trial_.number})")
         )
         rows.append(("best parameters", params))
+    final = getattr(result, "final_", None) or {}
+    if final.get("kind") == "ensemble":
+        members = ", ".join(f"trial {n} ({w:.2f})" for n, w in final["weights"].items())
+        rows.append(("final model", f"ensemble of {members}"))
+    elif final.get("kind") == "trial":
+        rows.append(("final model", f"trial {final['trial']} refitted on all the data"))
+    if final.get("temperature"):
+        rows.append(("calibration", f"temperature {final['temperature']:.3g}"))
     profile = getattr(result, "profile_", None)
     if profile is not None:
         rows.append(("data", profile.summary()))

@@ -19,6 +19,7 @@ from autotune.exceptions import ConfigError
 from autotune.families import get_family
 from autotune.leaderboard import leaderboard
 from autotune.metrics import Metric
+from autotune.store import FINAL_KEY
 
 __all__ = ["TuneResult"]
 
@@ -38,6 +39,9 @@ class TuneResult(BaseEstimator):
         classes_: The class labels (classification only).
         profile_: What autotune learned about the training data.
         metric_: The metric the study optimises.
+        final_: What ``predict`` uses: ``{"kind": "trial", "trial": n}`` or ``{"kind":
+            "ensemble", "weights": {trial: weight}, ...}``, with ``temperature`` when the
+            probabilities were calibrated.
     """
 
     def __init__(
@@ -118,6 +122,7 @@ class TuneResult(BaseEstimator):
         self.best_family_ = family.name
         self.best_score_ = float(best.value)
         self.best_params_ = family_params(best, family, profile, self.strategy)
+        self.final_ = dict(outcome.study.user_attrs.get(FINAL_KEY, {}))
         self.resumed_ = outcome.resumed
         self.n_new_trials_ = outcome.n_new_trials
         self.elapsed_ = outcome.elapsed
@@ -264,6 +269,7 @@ class TuneResult(BaseEstimator):
         )
         result.study_ = study
         result.profile_ = profile
+        result.final_ = dict(study.user_attrs.get(FINAL_KEY, {}))
         try:
             result.metric_ = get_metric(meta.get("metric", "auto"), profile.task)
         except ConfigError:

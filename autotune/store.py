@@ -32,6 +32,7 @@ from autotune._version import __version__
 from autotune.exceptions import StoreError, StudyMismatchError
 
 __all__ = [
+    "FINAL_KEY",
     "META_KEY",
     "StudyMeta",
     "check_resumable",
@@ -51,6 +52,8 @@ __all__ = [
 ]
 
 META_KEY = "autotune"
+#: Study user attr that says what the final model is: one trial or an ensemble, calibrated?
+FINAL_KEY = "autotune_final"
 #: Seconds between heartbeats of a running trial, and how long before it counts as dead;
 #: ``$AUTOTUNE_HEARTBEAT_INTERVAL`` and ``$AUTOTUNE_GRACE_PERIOD`` override them. The grace
 #: period must be longer than the slowest pause of a trial's process.

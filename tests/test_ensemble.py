@@ -44,11 +44,16 @@ def test_ensemble_final_model_is_stored_and_reloads(tmp_path):
         X, y, n_trials=25, families=["linear", "knn", "svm"], storage=url, show=False
     )
     # a fixed trial budget makes the run deterministic: here the ensemble wins
-    info = result.study.user_attrs["autotune_ensemble"]
+    info = result.study.user_attrs["autotune_final"]
+    assert info["kind"] == "ensemble"
     proba = result.predict_proba(X)
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert info["score"] < info["best_single"]  # log loss: lower is better
     assert len(info["weights"]) >= 2
-    assert type(result.model_).__name__ == "EnsembleModel"
+    assert type(result.model_).__name__ in {"EnsembleModel", "TemperatureScaled"}
+    board = result.leaderboard
+    assert board.loc[0, "family"] == "ensemble" and board.loc[0, "final"]
+    assert board.loc[0, "score"] == pytest.approx(info["score"])
+    assert board["final"].sum() == 1 and board["trial"].isna().sum() == 1
     loaded = autotune.load(result.study.study_name, url)
     np.testing.assert_array_equal(loaded.predict_proba(X), proba)

@@ -41,7 +41,9 @@ def test_binary_end_to_end(binary_data, storage):
     assert set(board.columns) >= LEADERBOARD_COLUMNS
     assert {"accuracy", "log_loss"} <= set(board.columns)
     assert any(c.startswith("hgb.") for c in board.columns)
-    assert len(board) == 8 and board.loc[0, "score"] == result.best_score_
+    trials = board[board["family"] != "ensemble"].reset_index(drop=True)
+    assert len(trials) == 8 and trials.loc[0, "score"] == result.best_score_
+    assert board["final"].sum() == 1  # the row of the model that predicts
     assert result.best_family_ in {"hgb", "linear", "rf", "et", "knn", "svm"}
     assert result.study.study_name.startswith("target-")
     assert result.score(X, y) > 0.9

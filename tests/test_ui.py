@@ -74,7 +74,8 @@ def test_panel_follows_the_events():
         _report(1, "linear", None, state="pruned", best_score=0.3, best_family="knn", n_pruned=1)
     )
     assert panel.progress.value == pytest.approx(0.2)
-    assert panel.progress.description == "2/10 trials"
+    assert panel.progress.description.startswith("2/10 trials · ~")
+    assert panel.progress.description.endswith(" s left")  # 8 more trials at this pace
     assert "complete <b>1</b> · pruned <b>1</b> · failed <b>0</b>" in panel.counts.value
     assert "0.3" in panel.best.value and "knn" in panel.best.value
     assert "<td>knn</td><td>1</td><td>0.3</td>" in panel.families.value
@@ -93,7 +94,9 @@ def test_time_budget_progress_moves_between_trials():
     first = panel.progress.value
     time.sleep(1.2)
     assert panel.progress.value > first
-    assert panel.progress.description.endswith("/2 s")
+    label = panel.progress.description
+    assert "/2 s · ~" in label and label.endswith(" s left")
+    assert 0 <= int(label.split("~")[1].split()[0]) <= 1  # about 0.8 s of 2 s remain
     panel.on_finish(1.2)
     assert panel.progress.value == 1.0
 
@@ -230,8 +233,10 @@ def test_explorer_trials_table_filters_and_sorts(tuned):
     assert len(view.table_frame()) == len(tuned.leaderboard)
     view.sort_by.value = "trial"
     view.ascending.value = False
-    numbers = list(view.table_frame()["trial"])
+    column = view.table_frame()["trial"]
+    numbers = list(column.dropna())
     assert numbers == sorted(numbers, reverse=True)
+    assert column.isna().sum() <= 1 and column.iloc[: len(numbers)].notna().all()  # ensemble last
     assert f"<td>{numbers[0]}</td>" in view.table.value
     view.family.value = "knn"
     assert set(view.table_frame()["family"]) == {"knn"}

@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 
 from autotune.artifacts import MODELS_KEY, save_model
 from autotune.data import DataProfile, profile_data
+from autotune.engine._calibration import TemperatureScaled, calibrate
 from autotune.engine._cv import choose_n_splits, make_splits
 from autotune.engine._ensemble import EnsembleModel, select_ensemble
 from autotune.engine._events import Listener, RunInfo, TrialReport
@@ -36,6 +37,7 @@ from autotune.families import (
 )
 from autotune.metrics import Metric, get_metric, secondary_metrics
 from autotune.store import (
+    FINAL_KEY,
     check_resumable,
     check_study_name,
     fail_orphaned_trials,
@@ -293,7 +295,6 @@ class _Run:
 
 
 BUDGET_KEY = "autotune_budget"
-ENSEMBLE_KEY = "autotune_ensemble"
 
 
 def _quota(n_trials: int | None, n_jobs: int, index: int) -> int | None:
@@ -544,34 +545,33 @@ def tune(
         listener.on_message(f"{len(failed_workers)} worker process(es) ended with an error")
 
     best = _best_trial(study, chosen_metric)
-    family = get_family(best.params[FAMILY_PARAM])
-    ensemble = _fit_ensemble(study, run, profile, frame, y_encoded, int(seed), strategy)
-    if ensemble is None:
-        family, model = fit_final_model(
-            best, profile, frame, y_encoded, int(seed), run.deadline, strategy
-        )
-    else:
-        model, ensemble_info = ensemble
-        study.set_user_attr(ENSEMBLE_KEY, ensemble_info)
-        members = ", ".join(f"{n} ({w:.2f})" for n, w in ensemble_info["weights"].items())
-        listener.on_message(
-            f"final model: an ensemble of trials {members}; out-of-fold {chosen_metric.name} "
-            f"{ensemble_info['score']:.4g} against {ensemble_info['best_single']:.4g} for the "
-            "best single trial"
-        )
+    final = _final_model(study, run, best, profile, frame, y_encoded, int(seed), strategy)
+    study.set_user_attr(FINAL_KEY, final.info)
+    for line in final.describe(chosen_metric.name):
+        listener.on_message(line)
     record = save_model(
         study,
-        model,
+        final.model,
         role="final",
-        family="ensemble" if ensemble else family.name,
+        family=final.info["kind"] if final.info["kind"] == "ensemble" else final.family,
         trial_number=best.number,
         storage_url=url,
     )
+    if final.info["kind"] == "trial" and final.info.get("temperature"):
+        # the uncalibrated pipeline is the family's best model: keep it without a refit
+        save_model(
+            study,
+            final.model.model,
+            role=f"best:{final.family}",
+            family=final.family,
+            trial_number=best.number,
+            storage_url=url,
+        )
     _save_family_bests(
         study,
         run,
         best,
-        None if ensemble else record,
+        record if final.info["kind"] == "trial" and not final.info.get("temperature") else None,
         profile,
         frame,
         y_encoded,
@@ -581,8 +581,8 @@ def tune(
     )
     elapsed = time.monotonic() - started
     listener.on_message(
-        f"best {chosen_metric.name} {best.value:.4g} by {family.name} (trial {best.number}); "
-        f"{run.n_new} new trials in {elapsed:.1f} s"
+        f"best {chosen_metric.name} {best.value:.4g} by {trial_family(best)} "
+        f"(trial {best.number}); {run.n_new} new trials in {elapsed:.1f} s"
     )
     listener.on_finish(elapsed)
     return TuneOutcome(
@@ -590,13 +590,69 @@ def tune(
         profile=profile,
         metric=chosen_metric,
         families=[f.name for f in chosen],
-        model=model,
+        model=final.model,
         best_trial=best,
         resumed=resumed,
         n_new_trials=run.n_new,
         elapsed=elapsed,
         storage_url=url,
     )
+
+
+@dataclass
+class FinalModel:
+    """The model a run ends with, and what it is (stored with the study as ``FINAL_KEY``)."""
+
+    model: Any
+    family: str
+    info: dict[str, Any]
+
+    def describe(self, metric: str) -> list[str]:
+        info = self.info
+        lines = []
+        if info["kind"] == "ensemble":
+            members = ", ".join(f"{n} ({w:.2f})" for n, w in info["weights"].items())
+            lines.append(
+                f"final model: an ensemble of trials {members}; out-of-fold {metric} "
+                f"{info['score']:.4g} against {info['best_single']:.4g} for the best single trial"
+            )
+        if info.get("temperature"):
+            lines.append(
+                f"calibrated probabilities (temperature {info['temperature']:.3g}): out-of-fold "
+                f"{metric} {info['uncalibrated']:.4g} -> {info['calibrated']:.4g}"
+            )
+        return lines
+
+
+def _final_model(
+    study: optuna.Study,
+    run: _Run,
+    best: FrozenTrial,
+    profile: DataProfile,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    strategy: str,
+) -> FinalModel:
+    """The ensemble when it beats the best trial out of fold, else the best trial refitted;
+    then temperature-scaled where that improves the out-of-fold score."""
+    ensemble = _fit_ensemble(study, run, profile, X, y, seed, strategy)
+    if ensemble is None:
+        family, model = fit_final_model(best, profile, X, y, seed, run.deadline, strategy)
+        final = FinalModel(model, family.name, {"kind": "trial", "trial": best.number})
+        item = run.objective.oof.items.get(best.number)
+        oof = None if item is None else item[1]
+    else:
+        model, info, oof = ensemble
+        final = FinalModel(model, "ensemble", {"kind": "ensemble", **info})
+    if oof is not None and profile.task != "regression":
+        classes = np.asarray(profile.classes, dtype=object)
+        found = calibrate(oof, y, run.metric, classes)
+        if found is not None:
+            temperature, before, after = found
+            final.model = TemperatureScaled(final.model, temperature, profile.n_classes).fit()
+            final.info.update(temperature=temperature, uncalibrated=before, calibrated=after)
+    return final
 
 
 def _fit_ensemble(
@@ -607,11 +663,16 @@ def _fit_ensemble(
     y: np.ndarray,
     seed: int,
     strategy: str,
-) -> tuple[EnsembleModel, dict[str, Any]] | None:
+) -> tuple[EnsembleModel, dict[str, Any], np.ndarray] | None:
     """The greedy ensemble of this run's trials, fitted on all the data, when its pooled
-    out-of-fold score beats the best single trial's and the budget leaves time to fit it."""
+    out-of-fold score beats the best single trial's and the budget leaves time to fit it.
+
+    Returns:
+        The ensemble, its description and its pooled out-of-fold predictions.
+    """
     classes = np.asarray(profile.classes, dtype=object)
-    weights, score, best_single = select_ensemble(run.objective.oof, y, classes)
+    oof = run.objective.oof
+    weights, score, best_single = select_ensemble(oof, y, classes)
     if len(weights) < 2 or not run.metric.better(score, best_single):
         return None
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
@@ -633,7 +694,8 @@ def _fit_ensemble(
         "score": score,
         "best_single": best_single,
     }
-    return model, info
+    prediction = sum(w * oof.items[n][1] for n, w in weights.items())
+    return model, info, np.asarray(prediction)
 
 
 def _save_family_bests(

@@ -23,7 +23,7 @@ class HistGradientBoostingFamily(ModelFamily):
 
     def suggest(self, space: Space, profile: DataProfile) -> dict[str, Any]:
         max_leaves = max(4, min(256, profile.n_rows // 4))
-        return {
+        params: dict[str, Any] = {
             "learning_rate": space.float("learning_rate", 0.01, 0.3, log=True),
             "max_iter": space.int("max_iter", 50, 1000, log=True),
             "max_leaf_nodes": space.int("max_leaf_nodes", 4, max_leaves, log=True),
@@ -33,6 +33,9 @@ class HistGradientBoostingFamily(ModelFamily):
             "l2_regularization": space.float("l2_regularization", 1e-6, 10.0, log=True),
             "max_features": space.float("max_features", 0.3, 1.0),
         }
+        if profile.is_imbalanced:
+            params["class_weight"] = space.categorical("class_weight", [None, "balanced"])
+        return params
 
     def build(self, params: dict[str, Any], profile: DataProfile, seed: int) -> BaseEstimator:
         cls = (
@@ -52,7 +55,7 @@ class HistGradientBoostingFamily(ModelFamily):
     def starting_points(self, profile: DataProfile) -> list[dict[str, Any]]:
         # scikit-learn's defaults first (a strong baseline), then a slower, more regularised
         # configuration that often wins on small and noisy data.
-        return [
+        points = [
             {
                 "learning_rate": 0.1,
                 "max_iter": 100,
@@ -70,3 +73,6 @@ class HistGradientBoostingFamily(ModelFamily):
                 "max_features": 0.7,
             },
         ]
+        if profile.is_imbalanced:
+            points = [{**p, "class_weight": None} for p in points]
+        return points

@@ -29,12 +29,14 @@ class SupportVectorFamily(ModelFamily):
         return None
 
     def suggest(self, space: Space, profile: DataProfile) -> dict[str, Any]:
-        params = {
+        params: dict[str, Any] = {
             "C": space.float("C", 1e-2, 1e3, log=True),
             "gamma": space.float("gamma", 1e-4, 1.0, log=True),
         }
         if profile.task == "regression":
             params["epsilon"] = space.float("epsilon", 1e-3, 1.0, log=True)
+        elif profile.is_imbalanced:
+            params["class_weight"] = space.categorical("class_weight", [None, "balanced"])
         return params
 
     def build(self, params: dict[str, Any], profile: DataProfile, seed: int) -> BaseEstimator:
@@ -50,4 +52,6 @@ class SupportVectorFamily(ModelFamily):
         point = {"C": 1.0, "gamma": gamma}
         if profile.task == "regression":
             point["epsilon"] = 0.1
+        elif profile.is_imbalanced:
+            point["class_weight"] = None
         return [point]

@@ -42,7 +42,11 @@ class ConsoleProgress(Listener):
         self._info = info
         self._started = time.monotonic()
         if info.timeout is not None and info.n_trials is None:
-            total, unit, fmt = info.timeout, "s", "{l_bar}{bar}| {n:.0f}/{total:.0f} s {postfix}"
+            total, unit, fmt = (
+                info.timeout,
+                "s",
+                ("{l_bar}{bar}| {n:.0f}/{total:.0f} s, {remaining} left {postfix}"),
+            )
         else:
             total, unit, fmt = info.n_trials, "trial", None
         self._bar = tqdm(

@@ -110,6 +110,8 @@ class Explorer:
 
     def _render_summary(self) -> None:
         frame = self._frame
+        if not frame.empty:
+            frame = frame[frame["trial"].notna()]  # the ensemble row is not a trial
         counts = frame["state"].value_counts().to_dict() if not frame.empty else {}
         meta_metric = getattr(getattr(self.result, "metric_", None), "name", None) or "score"
         best = getattr(self.result, "best_score_", None)

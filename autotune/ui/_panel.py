@@ -221,6 +221,9 @@ class LivePanel(Listener):
         if not parts:
             return 0.0, f"{self._n_new} trials"
         fraction, label = max(parts)
+        if 0 < fraction < 1 and elapsed > 0:
+            # the budget that binds first sets the expected time to finish
+            label += f" · ~{_duration(elapsed / fraction - elapsed)} left"
         return min(fraction, 1.0), label
 
     def _update_progress(self) -> None:
@@ -265,6 +268,11 @@ class LivePanel(Listener):
         self.log.value = "<br>".join(
             f"<small>{html.escape(line)}</small>" for line in self._messages
         )
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def _fmt(value: float | None) -> str:

@@ -85,3 +85,20 @@ def test_grid_space_is_finite(name):
     family.suggest(Space(trial, name, grid=True), profile)
     kinds = {type(d).__name__ for d in trial.distributions.values()}
     assert kinds <= {"CategoricalDistribution"}
+
+
+@pytest.mark.parametrize("name", ["hgb", "svm", "linear", "rf", "et"])
+def test_class_weighting_is_tuned_on_imbalanced_classes(name):
+    X, _ = make_mixed(n=200)
+    balanced = np.arange(200) % 2
+    skewed = (np.arange(200) % 10 == 0).astype(int)  # one positive in ten
+    family = registered_families()[name]
+    for y, expect in [(skewed, True), (balanced, name in {"linear", "rf", "et"})]:
+        profile = profile_data(X, y)[2]
+        trial = optuna.create_study().ask()
+        params = family.suggest(Space(trial, family.name), profile)
+        assert ("class_weight" in params) is expect
+        assert profile.is_imbalanced is (y is skewed)
+        # starting points name every parameter, so the first trials are fully fixed
+        for point in family.starting_points(profile):
+            assert {f"{name}.{k}" for k in point} >= set(trial.params) - {f"{name}.model"}

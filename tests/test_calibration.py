@@ -1,0 +1,73 @@
+"""Temperature scaling fitted on out-of-fold predictions, and kept only where it helps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+from sklearn.datasets import load_wine
+
+import autotune
+from autotune.engine._calibration import TemperatureScaled, calibrate, fit_temperature
+from autotune.metrics import get_metric
+
+
+def _overconfident(n: int = 3000, temperature: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities from true logits, sharpened by dividing them by ``temperature``."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=1.5, size=(n, 3))
+    truth = softmax(logits, axis=1)
+    y = np.array([rng.choice(3, p=p) for p in truth])
+    return softmax(logits * temperature, axis=1), y
+
+
+def test_fit_temperature_recovers_the_sharpening():
+    proba, y = _overconfident(temperature=3.0)
+    assert fit_temperature(proba, y) == pytest.approx(3.0, rel=0.15)
+
+
+def test_calibrate_improves_log_loss_and_keeps_the_ranking():
+    proba, y = _overconfident()
+    found = calibrate(proba, y, get_metric("log_loss", "multiclass"), np.arange(3))
+    assert found is not None
+    temperature, before, after = found
+    assert after < 0.9 * before and temperature > 1
+    # the temperature never changes the predicted class, so accuracy gains nothing
+    assert calibrate(proba, y, get_metric("accuracy", "multiclass"), np.arange(3)) is None
+
+
+def test_calibrate_leaves_well_calibrated_probabilities_alone():
+    proba, y = _overconfident(temperature=1.0)
+    assert calibrate(proba, y, get_metric("log_loss", "multiclass"), np.arange(3)) is None
+
+
+class _Fixed:
+    def __init__(self, proba: np.ndarray) -> None:
+        self.proba = proba
+
+    def predict_proba(self, X: object) -> np.ndarray:
+        return self.proba
+
+
+def test_temperature_scaled_softens_but_keeps_the_class():
+    proba = np.array([[0.98, 0.01, 0.01], [0.2, 0.7, 0.1]])
+    model = TemperatureScaled(_Fixed(proba), temperature=2.0, n_classes=3).fit()
+    scaled = model.predict_proba(None)
+    assert np.allclose(scaled.sum(axis=1), 1)
+    assert scaled[0, 0] < proba[0, 0]
+    np.testing.assert_array_equal(model.predict(None), [0, 1])
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2])
+
+
+def test_calibrated_final_model_is_recorded_stored_and_reloads(tmp_path):
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    result = autotune.auto_tune(X, y, n_trials=6, families=["knn"], storage=url, show=False)
+    info = result.study.user_attrs["autotune_final"]
+    # k-nearest neighbours vote in steps of 1/k: over-confident zeros that a temperature fixes
+    assert info["temperature"] > 0 and info["calibrated"] < info["uncalibrated"]
+    assert type(result.model_).__name__ == "TemperatureScaled"
+    proba = result.predict_proba(X)
+    loaded = autotune.load(result.study.study_name, url)
+    np.testing.assert_array_equal(loaded.predict_proba(X), proba)
+    assert set(loaded.study.user_attrs["autotune_models"]) >= {"final", "best:knn"}
