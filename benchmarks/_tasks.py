@@ -1,0 +1,180 @@
+"""Benchmark tasks for ``compare.py``: every data set ships inside a PyPI package or is generated.
+
+Nothing is downloaded at run time. The packages beyond scikit-learn (statsmodels,
+palmerpenguins, vega_datasets) come with the ``bench`` extra: ``pip install -e '.[bench]'``.
+
+    python benchmarks/compare.py --list-tasks    # build every task, print its shape
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pandas as pd
+from sklearn import datasets
+
+Data = tuple[pd.DataFrame, pd.Series]
+METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    kind: str  # binary, multiclass or regression
+    source: str
+    load: Callable[[], Data]
+
+    @property
+    def metric(self) -> str:
+        return METRIC[self.kind]
+
+
+def _sk(loader: Callable[..., Data]) -> Callable[[], Data]:
+    return partial(loader, return_X_y=True, as_frame=True)  # picklable, unlike a lambda
+
+
+def _categories(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Cast columns to the pandas ``category`` dtype with string labels; gaps stay NaN
+    (not pd.NA, which scikit-learn's encoders reject)."""
+    frame = frame.copy()
+    for column in columns:
+        present = frame[column].dropna()
+        if pd.api.types.is_numeric_dtype(present):
+            present = present.astype(int)
+        labels = present.astype(str).reindex(frame.index).to_numpy(dtype=object)
+        frame[column] = pd.Categorical(labels)
+    return frame
+
+
+def _mixed(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Turn the first column into a category that carries signal, add a noisy
+    high-cardinality category, and blank 5 % of all cells."""
+    n = len(frame)
+    frame = frame.copy()
+    frame["colour"] = pd.Categorical(np.where(frame["x0"] > 0, "red", rng.choice(["g", "b"], n)))
+    frame["region"] = pd.Categorical(rng.choice([f"r{i}" for i in range(40)], n))
+    frame = frame.drop(columns=["x0"])
+    return frame.mask(rng.random(frame.shape) < 0.05)
+
+
+def _generated(n: int = 3000, classes: int = 2) -> Data:
+    """Mixed numeric and categorical columns with missing values, classification target."""
+    X, y = datasets.make_classification(
+        n_samples=n, n_features=12, n_informative=6, n_classes=classes, random_state=0
+    )
+    frame = _mixed(pd.DataFrame(X, columns=[f"x{i}" for i in range(12)]), np.random.default_rng(0))
+    return frame, pd.Series(y, name="target")
+
+
+def _generated_regression() -> Data:
+    X, y = datasets.make_friedman1(n_samples=2000, n_features=8, noise=1.0, random_state=0)
+    frame = _mixed(pd.DataFrame(X, columns=[f"x{i}" for i in range(8)]), np.random.default_rng(1))
+    return frame, pd.Series(y, name="target")
+
+
+def _statsmodels(name: str) -> pd.DataFrame:
+    import importlib
+
+    return importlib.import_module(f"statsmodels.datasets.{name}").load_pandas().data
+
+
+def _fair() -> Data:
+    """Extramarital affairs survey: any affair at all (binary); occupations are nominal codes."""
+    frame = _categories(_statsmodels("fair"), ["occupation", "occupation_husb"])
+    return frame.drop(columns=["affairs"]), (frame["affairs"] > 0).astype(int).rename("affair")
+
+
+def _anes96() -> Data:
+    """1996 US election survey: party identification, 7 classes."""
+    frame = _statsmodels("anes96").drop(columns=["logpopul"])
+    return frame.drop(columns=["PID"]), frame["PID"].astype(int)
+
+
+def _randhie() -> Data:
+    """RAND health insurance experiment: number of outpatient visits."""
+    frame = _statsmodels("randhie")
+    return frame.drop(columns=["mdvis"]), frame["mdvis"].astype(float)
+
+
+def _star98() -> Data:
+    """California schools 1998: share of pupils above the national maths median."""
+    frame = _statsmodels("star98")
+    share = frame["NABOVE"] / (frame["NABOVE"] + frame["NBELOW"])
+    return frame.drop(columns=["NABOVE", "NBELOW"]), share.rename("share_above")
+
+
+def _penguins() -> Data:
+    """Palmer penguins: species from body measurements; island and sex are categories."""
+    from palmerpenguins import load_penguins
+
+    frame = _categories(load_penguins(), ["island", "sex"])
+    return frame.drop(columns=["species"]), frame["species"].astype(str)
+
+
+def _cars() -> Data:
+    """Vega cars: miles per gallon; origin is a category, horsepower has gaps."""
+    from vega_datasets import local_data
+
+    frame = local_data.cars().dropna(subset=["Miles_per_Gallon"]).reset_index(drop=True)
+    frame["Year"] = frame["Year"].dt.year
+    frame = _categories(frame.drop(columns=["Name"]), ["Origin"])
+    return frame.drop(columns=["Miles_per_Gallon"]), frame["Miles_per_Gallon"]
+
+
+def _seattle_weather() -> Data:
+    """Vega Seattle weather 2012-2015: sun, rain, fog, drizzle or snow from the day's readings."""
+    from vega_datasets import local_data
+
+    frame = local_data.seattle_weather()
+    frame["month"] = frame.pop("date").dt.month
+    return frame.drop(columns=["weather"]), frame["weather"].astype(str)
+
+
+SK = "sklearn.datasets"
+GEN = "generated: sklearn.datasets"
+TASKS = [
+    Task("breast_cancer", "binary", f"{SK}.load_breast_cancer", _sk(datasets.load_breast_cancer)),
+    Task("wine", "multiclass", f"{SK}.load_wine", _sk(datasets.load_wine)),
+    Task("digits", "multiclass", f"{SK}.load_digits", _sk(datasets.load_digits)),
+    Task("diabetes", "regression", f"{SK}.load_diabetes", _sk(datasets.load_diabetes)),
+    Task("penguins", "multiclass", "palmerpenguins.load_penguins", _penguins),
+    Task("cars_mpg", "regression", "vega_datasets.local_data.cars", _cars),
+    Task("star98", "regression", "statsmodels.datasets.star98", _star98),
+    Task("anes96_party", "multiclass", "statsmodels.datasets.anes96", _anes96),
+    Task(
+        "seattle_weather",
+        "multiclass",
+        "vega_datasets.local_data.seattle_weather",
+        _seattle_weather,
+    ),
+    Task("fair_affairs", "binary", "statsmodels.datasets.fair", _fair),
+    Task("randhie_visits", "regression", "statsmodels.datasets.randhie", _randhie),
+    Task("generated_mixed", "binary", f"{GEN}.make_classification", _generated),
+    Task("friedman_mixed", "regression", f"{GEN}.make_friedman1", _generated_regression),
+    Task(
+        "multiclass_mixed",
+        "multiclass",
+        f"{GEN}.make_classification",
+        partial(_generated, 20_000, classes=4),
+    ),
+    Task("large_mixed", "binary", f"{GEN}.make_classification", partial(_generated, 54_000)),
+]
+
+
+def describe(task: Task, X: pd.DataFrame, y: pd.Series) -> dict[str, object]:
+    """Shape, kind and data quirks of a loaded task, for ``--list-tasks`` and the CSV."""
+    categorical = X.select_dtypes(include="category").columns
+    return {
+        "task": task.name,
+        "kind": task.kind,
+        "metric": task.metric,
+        "rows": len(X),
+        "columns": X.shape[1],
+        "categorical": len(categorical),
+        "missing_share": float(X.isna().to_numpy().mean()),
+        "classes": int(y.nunique()) if task.kind != "regression" else 0,
+        "source": task.source,
+    }
