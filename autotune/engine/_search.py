@@ -26,6 +26,7 @@ from autotune.engine._ensemble import EnsembleModel, select_ensemble
 from autotune.engine._events import Listener, RunInfo, TrialReport
 from autotune.engine._objective import FAMILY_PARAM, Objective
 from autotune.engine._samplers import check_strategy, make_pruner, make_sampler
+from autotune.engine._warmstart import find_warm_start
 from autotune.exceptions import AutotuneWarning, ConfigError, StudyMismatchError, TuningFailedError
 from autotune.families import (
     FitContext,
@@ -492,6 +493,10 @@ def tune(
         listener.on_message(f"new study '{name}' in {mask_url(url)}")
     if strategy != "grid":
         _enqueue_starting_points(study, chosen, profile)
+        if not resumed:
+            _enqueue_warm_start(
+                study, storage_obj, profile, chosen_metric, chosen, strategy, listener
+            )
     n_done_before = sum(t.state.is_finished() for t in earlier)
     budget: dict[str, Any] = {}
     if n_trials is not None:
@@ -767,6 +772,48 @@ def _enqueue_starting_points(
                     name, point = queue[level]
                     params = {FAMILY_PARAM: name, **{f"{name}.{k}": v for k, v in point.items()}}
                     study.enqueue_trial(params, skip_if_exists=True)
+
+
+def _enqueue_warm_start(
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    profile: DataProfile,
+    metric: Metric,
+    families: Sequence[ModelFamily],
+    strategy: str,
+    listener: Listener,
+) -> None:
+    """Queue, after the starting points, the winners of the most similar earlier studies.
+
+    Only a new study is warm-started: a resumed one learns from its own trials, and its
+    next trials should not change because other studies were added to the store since.
+    """
+    try:
+        warm = find_warm_start(
+            storage,
+            profile,
+            profile.task,
+            metric.name,
+            [f.name for f in families],
+            exclude_study=study.study_name,
+            direction=metric.direction,
+            strategy=strategy,
+        )
+    except Exception as error:  # a hint, never a reason to fail the run
+        listener.on_message(f"warm start skipped: {type(error).__name__}: {error}"[:300])
+        return
+    waiting = (TrialState.WAITING,)
+    with _quiet_optuna():
+        before = len(study.get_trials(deepcopy=False, states=waiting))
+        for config in warm.configs:
+            study.enqueue_trial(config, skip_if_exists=True)
+        added = len(study.get_trials(deepcopy=False, states=waiting)) - before
+    if added:
+        sources = ", ".join(source.name for source in warm.sources)
+        listener.on_message(
+            f"warm start: {added} configuration(s) from the most similar earlier studies "
+            f"({sources})"
+        )
 
 
 def _best_trial(study: optuna.Study, metric: Metric) -> FrozenTrial:
