@@ -339,9 +339,11 @@ def test_fast_on_a_store_of_twenty_studies(history, tmp_path):
 
 
 def test_a_new_study_starts_from_the_nearest_studys_winners(history, capsys):
-    nearest = load_study("cancer", history)
-    best = nearest.best_trial
+    best = load_study("cancer", history).best_trial
     X, y = _cancer()
+    warm = find_warm_start(
+        history, _profile(X.iloc[150:], y.iloc[150:]), "binary", "roc_auc", BINARY_FAMILIES
+    )
     result = auto_tune(
         X.iloc[150:],
         y.iloc[150:],
@@ -353,7 +355,10 @@ def test_a_new_study_starts_from_the_nearest_studys_winners(history, capsys):
     )
     assert "warm start:" in capsys.readouterr().out
     tried = [t.params for t in result.study.trials]
-    assert best.params in tried  # the earlier winner ran in the new study's first trials
+    assert best.params in tried
+    # the earlier winners run right after the first starting point
+    fresh = [c for c in warm.configs if c != tried[0]]
+    assert fresh and tried[1] == fresh[0]
     # resuming the same study does not queue the history again
     waiting_before = len(result.study.get_trials(states=(optuna.trial.TrialState.WAITING,)))
     auto_tune(X.iloc[150:], y.iloc[150:], n_trials=1, storage=history, study_name="cancer_again")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -14,6 +15,7 @@ import numpy as np
 import optuna
 import pandas as pd
 from sklearn.base import clone
+from threadpoolctl import threadpool_limits
 
 from autotune.data import DataProfile, coerce_frame
 from autotune.engine._ensemble import OutOfFold
@@ -22,11 +24,22 @@ from autotune.families import FitContext, ModelFamily, Space
 from autotune.families._preprocess import make_preprocessor
 from autotune.metrics import Metric
 
-__all__ = ["FAMILY_PARAM", "FamilyStats", "Objective", "predict_scores"]
+__all__ = ["FAMILY_PARAM", "FamilyStats", "Objective", "fit_threads", "predict_scores"]
 
 FAMILY_PARAM = "family"
 #: After this many failures without a single success, a family is dropped from the study.
 MAX_FAILURES = 3
+#: Up to this many rows, models fit and predict on one thread (OpenMP and BLAS).
+SERIAL_ROWS = 10_000
+
+
+def fit_threads(profile: DataProfile) -> contextlib.AbstractContextManager[Any]:
+    """One thread on small data: there, starting and synchronising threads costs more than
+    it saves, and spinning OpenMP threads slow a fit tenfold when other processes share
+    the cores."""
+    if profile.n_rows <= SERIAL_ROWS:
+        return threadpool_limits(1)
+    return contextlib.nullcontext()
 
 
 @dataclass
@@ -199,7 +212,7 @@ class Objective:
                 n_classes=self.profile.n_classes,
             )
             started = time.monotonic()
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), fit_threads(self.profile):
                 warnings.simplefilter("ignore")
                 family.fit(model, X_train, self.y[train], context)
                 prediction = predict_scores(model, X_valid, self.profile)
@@ -234,9 +247,13 @@ class Objective:
     ) -> np.ndarray:
         shape = (len(self.y), *predictions[0].shape[1:])
         full = np.zeros(shape)
+        counts = np.zeros(len(self.y))
         for (_, valid), prediction in zip(splits, predictions, strict=True):
-            full[valid] = prediction
-        return full
+            full[valid] += prediction
+            counts[valid] += 1
+        # with repeated folds every row was predicted once per repeat: average them
+        counts = counts.reshape(-1, *([1] * (full.ndim - 1)))
+        return full / np.maximum(counts, 1)
 
     def _secondary(
         self, splits: Sequence[tuple[np.ndarray, np.ndarray]], predictions: list[np.ndarray]

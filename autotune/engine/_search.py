@@ -21,12 +21,12 @@ from sklearn.pipeline import Pipeline
 from autotune.artifacts import MODELS_KEY, save_model
 from autotune.data import DataProfile, profile_data
 from autotune.engine._calibration import TemperatureScaled, calibrate
-from autotune.engine._cv import choose_n_splits, make_splits
+from autotune.engine._cv import choose_n_repeats, choose_n_splits, make_splits
 from autotune.engine._ensemble import EnsembleModel, select_ensemble
 from autotune.engine._events import Listener, RunInfo, TrialReport
-from autotune.engine._objective import FAMILY_PARAM, Objective
+from autotune.engine._objective import FAMILY_PARAM, Objective, fit_threads
 from autotune.engine._samplers import check_strategy, make_pruner, make_sampler
-from autotune.engine._warmstart import find_warm_start
+from autotune.engine._warmstart import WarmStart, find_warm_start
 from autotune.exceptions import AutotuneWarning, ConfigError, StudyMismatchError, TuningFailedError
 from autotune.families import (
     FitContext,
@@ -139,7 +139,7 @@ def fit_final_model(
     """Fit a trial's configuration on all the data, through the family's own ``fit``."""
     family, model = build_final_model(trial, profile, seed, strategy)
     preprocess = Pipeline(model.steps[:-1])
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), fit_threads(profile):
         warnings.simplefilter("ignore")
         X_ready = preprocess.fit_transform(X, y)
         family.fit(
@@ -334,7 +334,8 @@ def make_run(
     with _quiet_optuna():
         study.sampler = make_sampler(strategy, seed + seed_offset + len(earlier))
         study.pruner = make_pruner({f.name: f.fidelity for f in families})
-    splits = make_splits(profile, y_encoded, n_splits, int(meta["cv"]["seed"]))
+    cv = meta["cv"]
+    splits = make_splits(profile, y_encoded, n_splits, int(cv["seed"]), int(cv.get("n_repeats", 1)))
     objective = Objective(
         frame,
         y_encoded,
@@ -452,7 +453,7 @@ def tune(
         "fingerprint": profile.fingerprint,
         "schema": profile.schema,
         "profile": profile.to_dict(),
-        "cv": {"n_splits": n_splits, "seed": int(seed)},
+        "cv": {"n_splits": n_splits, "seed": int(seed), "n_repeats": choose_n_repeats(profile)},
         "strategy": strategy,
         "target_column": None if target.name is None else str(target.name),
     }
@@ -492,10 +493,14 @@ def tune(
     else:
         listener.on_message(f"new study '{name}' in {mask_url(url)}")
     if strategy != "grid":
-        _enqueue_starting_points(study, chosen, profile)
+        warm = None
         if not resumed:
-            _enqueue_warm_start(
-                study, storage_obj, profile, chosen_metric, chosen, strategy, listener
+            warm = _warm_start(storage_obj, name, profile, chosen_metric, chosen, strategy)
+        added = _enqueue_starting_points(study, chosen, profile, warm)
+        if warm is not None and added["warm"]:
+            listener.on_message(
+                f"warm start: {added['warm']} configuration(s) from the most similar earlier "
+                f"studies ({', '.join(source.name for source in warm.sources)})"
             )
     n_done_before = sum(t.state.is_finished() for t in earlier)
     budget: dict[str, Any] = {}
@@ -751,69 +756,74 @@ def _save_family_bests(
         )
 
 
-def _enqueue_starting_points(
-    study: optuna.Study, families: Sequence[ModelFamily], profile: DataProfile
-) -> None:
-    """Queue each family's strong configurations, round-robin, once per study.
-
-    The cheapest family goes first: a run must end with a model, so its first trial is
-    allowed to finish past the budget, and that trial should be quick on any machine.
-    """
-    cheapest = min(families, key=lambda f: f.relative_cost)
-    ordered = [cheapest, *[f for f in families if f is not cheapest]]
-    queues = [
-        [(family.name, point) for point in family.starting_points(profile)] for family in ordered
-    ]
-    depth = max((len(q) for q in queues), default=0)
-    with _quiet_optuna():
-        for level in range(depth):
-            for queue in queues:
-                if level < len(queue):
-                    name, point = queue[level]
-                    params = {FAMILY_PARAM: name, **{f"{name}.{k}": v for k, v in point.items()}}
-                    study.enqueue_trial(params, skip_if_exists=True)
-
-
-def _enqueue_warm_start(
-    study: optuna.Study,
+def _warm_start(
     storage: optuna.storages.BaseStorage,
+    name: str,
     profile: DataProfile,
     metric: Metric,
     families: Sequence[ModelFamily],
     strategy: str,
-    listener: Listener,
-) -> None:
-    """Queue, after the starting points, the winners of the most similar earlier studies.
+) -> WarmStart | None:
+    """The winners of the most similar earlier studies in the store, or None.
 
     Only a new study is warm-started: a resumed one learns from its own trials, and its
     next trials should not change because other studies were added to the store since.
     """
     try:
-        warm = find_warm_start(
+        return find_warm_start(
             storage,
             profile,
             profile.task,
             metric.name,
             [f.name for f in families],
-            exclude_study=study.study_name,
+            exclude_study=name,
             direction=metric.direction,
             strategy=strategy,
         )
-    except Exception as error:  # a hint, never a reason to fail the run
-        listener.on_message(f"warm start skipped: {type(error).__name__}: {error}"[:300])
-        return
+    except Exception:  # a hint, never a reason to fail the run
+        return None
+
+
+def _enqueue_starting_points(
+    study: optuna.Study,
+    families: Sequence[ModelFamily],
+    profile: DataProfile,
+    warm: WarmStart | None = None,
+) -> dict[str, int]:
+    """Queue each family's strong configurations, round-robin, once per study.
+
+    A family that opens searches (gradient boosting's defaults) goes first, else the
+    cheapest: a run must end with a model, so its first trial is allowed to finish past
+    the budget, and that trial should be both strong and quick.
+    The winners of similar earlier studies (``warm``) come right after the first, because on
+    similar data they are the best bets, and a short budget may not reach the rest.
+
+    Returns:
+        How many trials were newly queued: ``{"warm": n, "start": n}``.
+    """
+    first = min(families, key=lambda f: (not f.opens_search, f.relative_cost))
+    ordered = [first, *[f for f in families if f is not first]]
+    queues = [
+        [(family.name, point) for point in family.starting_points(profile)] for family in ordered
+    ]
+    depth = max((len(q) for q in queues), default=0)
+    points = []
+    for level in range(depth):
+        for queue in queues:
+            if level < len(queue):
+                name, point = queue[level]
+                params = {FAMILY_PARAM: name, **{f"{name}.{k}": v for k, v in point.items()}}
+                points.append(("start", params))
+    warm_points = [("warm", config) for config in (warm.configs if warm else [])]
+    points[1:1] = warm_points
+    added = {"warm": 0, "start": 0}
     waiting = (TrialState.WAITING,)
     with _quiet_optuna():
-        before = len(study.get_trials(deepcopy=False, states=waiting))
-        for config in warm.configs:
-            study.enqueue_trial(config, skip_if_exists=True)
-        added = len(study.get_trials(deepcopy=False, states=waiting)) - before
-    if added:
-        sources = ", ".join(source.name for source in warm.sources)
-        listener.on_message(
-            f"warm start: {added} configuration(s) from the most similar earlier studies "
-            f"({sources})"
-        )
+        for kind, params in points:
+            before = len(study.get_trials(deepcopy=False, states=waiting))
+            study.enqueue_trial(params, skip_if_exists=True)
+            added[kind] += len(study.get_trials(deepcopy=False, states=waiting)) - before
+    return added
 
 
 def _best_trial(study: optuna.Study, metric: Metric) -> FrozenTrial:

@@ -79,6 +79,9 @@ class ModelFamily(ABC):
     relative_cost: ClassVar[float] = 1.0
     #: Whether the estimator saves itself (not with skops); such models are not ensembled.
     self_saving: ClassVar[bool] = False
+    #: Whether the family's first starting point opens a search: a default that is strong
+    #: on most data at a moderate cost, so that even a short budget ends with a good model.
+    opens_search: ClassVar[bool] = False
 
     def suitability(self, profile: DataProfile, timeout: float | None) -> str | None:
         """Why the family should be left out of ``families="auto"``, if it should.
