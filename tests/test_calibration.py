@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 from sklearn.datasets import load_wine
+from sklearn.tree import DecisionTreeClassifier
 
 import autotune
 from autotune.engine._calibration import TemperatureScaled, calibrate, fit_temperature
+from autotune.families import ModelFamily, register_family
+from autotune.families._registry import _REGISTRY
 from autotune.metrics import get_metric
 
 
@@ -59,15 +62,42 @@ def test_temperature_scaled_softens_but_keeps_the_class():
     np.testing.assert_array_equal(model.classes_, [0, 1, 2])
 
 
-def test_calibrated_final_model_is_recorded_stored_and_reloads(tmp_path):
+class _DeepTree(ModelFamily):
+    """Unpruned trees answer with probabilities of exactly 0 and 1: over-confident."""
+
+    name = "deep_tree"
+    tasks = ("binary", "multiclass")
+
+    def suggest(self, space, profile):
+        return {"criterion": space.categorical("criterion", ["gini", "entropy"])}
+
+    def build(self, params, profile, seed):
+        return DecisionTreeClassifier(**params, random_state=seed)
+
+
+@pytest.fixture
+def deep_tree():
+    register_family(_DeepTree())
+    yield
+    _REGISTRY.pop("deep_tree", None)
+
+
+def test_calibrated_final_model_is_recorded_stored_and_reloads(deep_tree, tmp_path):
     X, y = load_wine(return_X_y=True, as_frame=True)
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    result = autotune.auto_tune(X, y, n_trials=6, families=["knn"], storage=url, show=False)
+    result = autotune.auto_tune(X, y, n_trials=2, families=["deep_tree"], storage=url, show=False)
     info = result.study.user_attrs["autotune_final"]
-    # k-nearest neighbours vote in steps of 1/k: over-confident zeros that a temperature fixes
-    assert info["temperature"] > 0 and info["calibrated"] < info["uncalibrated"]
+    assert info["temperature"] > 1 and info["calibrated"] < info["uncalibrated"]
+    assert result.final_ == info
     assert type(result.model_).__name__ == "TemperatureScaled"
     proba = result.predict_proba(X)
+    assert proba.min() > 0 and proba.max() < 1  # softened away from 0 and 1
     loaded = autotune.load(result.study.study_name, url)
     np.testing.assert_array_equal(loaded.predict_proba(X), proba)
-    assert set(loaded.study.user_attrs["autotune_models"]) >= {"final", "best:knn"}
+    assert set(loaded.study.user_attrs["autotune_models"]) >= {"final", "best:deep_tree"}
+
+
+def test_under_confident_probabilities_are_not_sharpened():
+    proba, y = _overconfident(temperature=0.5)  # too soft: the best fit would sharpen
+    assert fit_temperature(proba, y) == pytest.approx(1.0, abs=1e-3)
+    assert calibrate(proba, y, get_metric("log_loss", "multiclass"), np.arange(3)) is None

@@ -2,7 +2,7 @@
 
 A model tuned for many trials on little data is often over-confident, and log loss
 punishes one confident mistake more than many hesitant answers. One temperature, fitted
-to the pooled out-of-fold predictions, softens (or sharpens) every probability alike; it
+to the pooled out-of-fold predictions, softens every probability alike; it
 keeps the predicted class, so it only ever helps probability metrics, and it is kept
 only where it improves the out-of-fold score.
 """
@@ -21,8 +21,10 @@ from autotune.metrics import Metric
 __all__ = ["TemperatureScaled", "calibrate", "fit_temperature"]
 
 _EPS = 1e-12
-#: The temperature is searched on log scale within these bounds.
-_LOG_T_BOUNDS = (np.log(0.05), np.log(20.0))
+#: The temperature is searched on log scale within these bounds. It only ever softens:
+#: the out-of-fold models saw less data than the final model, which is already the more
+#: confident of the two, so sharpening it further would overshoot.
+_LOG_T_BOUNDS = (0.0, np.log(20.0))
 #: The relative out-of-fold improvement a temperature must bring to be kept.
 MIN_GAIN = 1e-3
 
@@ -68,7 +70,7 @@ class TemperatureScaled(BaseEstimator):
 
     Args:
         model: A fitted classifier (a pipeline or an ensemble) with ``predict_proba``.
-        temperature: Above one softens the probabilities, below one sharpens them.
+        temperature: Above one softens the probabilities.
         n_classes: Number of classes, for ``classes_``.
     """
 
