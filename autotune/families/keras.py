@@ -120,6 +120,44 @@ def import_keras() -> Any:
     return keras
 
 
+#: ``tf.custom_gradient`` registers each gradient function under this prefix and a new uid.
+_CUSTOM_GRADIENT_PREFIX = "CustomGradient-"
+
+
+def _gradient_registry() -> dict[str, Any] | None:
+    """TensorFlow's global table of gradient functions, or None if its layout has changed."""
+    from tensorflow.python.framework import ops
+
+    table = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    return table if isinstance(table, dict) else None
+
+
+@contextlib.contextmanager
+def _custom_gradients_released() -> Iterator[None]:
+    """Unregister the custom gradients that tracing registers inside the block.
+
+    Each ``tf.custom_gradient`` call in a traced function (the all-reduce of the gradients
+    in every Keras train step, ``tf.nn.silu`` behind the swish activation) registers a
+    closure in TensorFlow's global gradient registry. Nothing ever removes it, not even
+    ``clear_session``, and it holds the whole traced graph: a few MiB per trained network
+    (tensorflow/tensorflow#27492, #97697), so a study grew with every trial. An entry is
+    read only when its graph is differentiated, which Keras does while tracing the train
+    step and never for the predict step, so after the block the new entries can only keep
+    dead graphs alive.
+    """
+    registry = _gradient_registry()
+    before = set(registry) if registry is not None else set()
+    try:
+        yield
+    finally:
+        if registry is not None:
+            # Only custom-gradient uids: op gradients registered by a lazy import must stay.
+            # list() copies the keys in one step, safe from another thread's registration.
+            for name in list(registry):
+                if name.startswith(_CUSTOM_GRADIENT_PREFIX) and name not in before:
+                    registry.pop(name, None)
+
+
 # -- the estimators --------------------------------------------------------------------------
 class _KerasMLP(BaseEstimator):
     """A dense network with early stopping, shared by the classifier and the regressor.
@@ -270,6 +308,22 @@ class _KerasMLP(BaseEstimator):
         else:
             X, target, X_valid, y_valid = self._split(X, target, seed)
 
+        with _custom_gradients_released():
+            self._train(keras, X, target, X_valid, y_valid, seed, deadline, on_epoch)
+        return self
+
+    def _train(
+        self,
+        keras: Any,
+        X: np.ndarray,
+        target: np.ndarray,
+        X_valid: np.ndarray | None,
+        y_valid: np.ndarray | None,
+        seed: int,
+        deadline: float | None,
+        on_epoch: Callable[[int, np.ndarray], None] | None,
+    ) -> None:
+        """Build, compile and train the network, keeping the best epoch's weights."""
         steps_per_epoch = max(1, math.ceil(len(X) / int(self.batch_size)))
         model = self._build_network(keras, X.shape[1], seed)
         model.compile(
@@ -309,7 +363,6 @@ class _KerasMLP(BaseEstimator):
         self.best_epoch_ = monitor.best_epoch
         self.stopped_by_ = monitor.stopped_by or "max_epochs"
         self.history_ = monitor.history
-        return self
 
     def _encode_known(self, y: np.ndarray) -> np.ndarray:
         return self._encode_target(y)
@@ -404,10 +457,12 @@ class _KerasMLP(BaseEstimator):
         X = _as_float32(X)
         if len(X) == 0:
             return np.zeros((0, self._n_outputs()), dtype=np.float32)
-        parts = [
-            np.asarray(self.model_.predict_on_batch(X[i : i + PREDICT_CHUNK]))
-            for i in range(0, len(X), PREDICT_CHUNK)
-        ]
+        # The first call traces the predict step, which registers gradients like training.
+        with _custom_gradients_released():
+            parts = [
+                np.asarray(self.model_.predict_on_batch(X[i : i + PREDICT_CHUNK]))
+                for i in range(0, len(X), PREDICT_CHUNK)
+            ]
         return np.concatenate(parts)
 
     # -- saving --------------------------------------------------------------------------

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import subprocess
 import sys
 import textwrap
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -324,6 +326,43 @@ def test_gradient_strategy_tunes_keras_with_hypergradient(tmp_path, classificati
     assert result.best_family_ == "keras"
     assert result.best_params_["schedule"] == "hypergradient"
     assert "keras.schedule" not in result.best_trial_.params
+
+
+def test_trained_graphs_are_freed_with_the_estimator(classification) -> None:
+    # Traced train steps (their gradient all-reduce) and swish register custom gradients in
+    # TensorFlow's global table, which would keep every trial's graph alive in a study.
+    from tensorflow.python.framework import ops
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    X, y = classification
+    KerasMLPClassifier(hidden_units=(8,), max_epochs=1).fit(X, y)  # lazy imports first
+    registry = ops._gradient_registry._registry
+
+    def custom_gradients() -> set[str]:
+        return {name for name in registry if name.startswith("CustomGradient-")}
+
+    registered = custom_gradients()
+    gc.collect()
+    existing = weakref.WeakSet(o for o in gc.get_objects() if isinstance(o, FuncGraph))
+
+    model = KerasMLPClassifier(hidden_units=(16, 8), activation="swish", max_epochs=3)
+    model.fit(X, y).predict_proba(X[:7])
+
+    def prune(epoch: int, prediction: np.ndarray) -> None:
+        raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+
+    pruned = KerasMLPClassifier(hidden_units=(16,), activation="swish", max_epochs=5)
+    with pytest.raises(optuna.TrialPruned):
+        pruned.fit(X[:300], y[:300], validation_data=(X[300:], y[300:]), on_epoch=prune)
+    assert custom_gradients() == registered
+    gc.collect()
+    traced = [
+        weakref.ref(o) for o in gc.get_objects() if isinstance(o, FuncGraph) and o not in existing
+    ]
+    assert any("step" in ref().name for ref in traced)  # train and predict steps were traced
+    del model, pruned
+    gc.collect()
+    assert [ref().name for ref in traced if ref() is not None] == []
 
 
 # -- saving -----------------------------------------------------------------------------------
