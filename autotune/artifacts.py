@@ -27,6 +27,10 @@ MODELS_KEY = "autotune_models"
 DIR_KEY = "autotune_artifact_dir"
 #: Module prefixes whose types a model file may hold without ``trusted=``.
 SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "autotune.", "builtins.", "collections.")
+#: Single types a model file may hold without ``trusted=``. scikit-learn's gradient boosting
+#: keeps a ``partial`` of its own ``check_array``; skops lists the wrapped function as a
+#: type of its own, so it is vetted by the prefixes above like any other.
+SAFE_TYPES = ("functools.partial",)
 
 
 def artifact_dir_for(storage_url: str | None) -> Path:
@@ -108,7 +112,7 @@ def saved_models(study: optuna.Study) -> dict[str, dict[str, Any]]:
 
 def _load_skops(path: Path, trusted: list[str] | None) -> Any:
     untrusted = sio.get_untrusted_types(file=path)
-    unknown = [t for t in untrusted if not t.startswith(SAFE_PREFIXES)]
+    unknown = [t for t in untrusted if not t.startswith(SAFE_PREFIXES) and t not in SAFE_TYPES]
     allowed = set(trusted or [])
     refused = [t for t in unknown if t not in allowed]
     if refused:

@@ -223,3 +223,22 @@ def test_a_trial_killed_before_its_first_heartbeat_is_failed_and_retried(tmp_pat
     states = [t.state for t in study.trials]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
     assert study.trials[1].system_attrs["failed_trial"] == orphan.number
+
+
+def test_model_files_refuse_unknown_callables_but_not_sklearns_own(tmp_path):
+    import functools
+    import os
+
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.utils.validation import check_array
+
+    from autotune.artifacts import _load_skops
+
+    own = tmp_path / "own.skops"
+    sio.dump(FunctionTransformer(functools.partial(check_array, dtype=None)), own)
+    assert isinstance(_load_skops(own, None), FunctionTransformer)
+    foreign = tmp_path / "foreign.skops"
+    sio.dump(FunctionTransformer(functools.partial(os.getcwd)), foreign)
+    with pytest.raises(StoreError, match="does not know to be safe"):
+        _load_skops(foreign, None)
