@@ -97,6 +97,18 @@ def test_timeout_bounds_the_whole_call(binary_data, storage):
     assert result.n_new_trials_ >= 3
 
 
+def test_a_budget_too_short_for_one_trial_scores_the_first_on_the_folds_done(storage):
+    X, y = make_mixed(n=3000)
+    result = auto_tune(X, y, timeout=0.5, families=["rf"], storage=storage, show=False)
+    first = result.study.trials[0]
+    assert first.state.name == "COMPLETE" and result.best_trial_.number == 0
+    n_folds = len(first.intermediate_values)
+    assert first.user_attrs["folds"].startswith(f"{n_folds} of ")
+    assert 1 <= n_folds < 5  # stopped at the deadline rather than run every fold
+    assert first.value == pytest.approx(np.mean(list(first.intermediate_values.values())))
+    assert result.predict(X.head()).shape == (5,)
+
+
 def test_resume_adds_trials_and_reports_it(binary_data, storage, capsys):
     X, y = binary_data
     first = auto_tune(X, y, n_trials=5, storage=storage, show=True)

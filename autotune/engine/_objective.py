@@ -152,6 +152,12 @@ class Objective:
         measured = [m for m in measured if m is not None]
         return 3.0 * max(measured) if measured else None
 
+    def _first_past_deadline(self, expected: float | None) -> bool:
+        """Whether no trial has finished yet and the next fold would end past the deadline."""
+        if self.deadline is None or any(s.n_ok for s in self.stats.values()):
+            return False
+        return time.monotonic() + (expected or 0.0) > self.deadline
+
     def _check_time(self, expected: float | None) -> None:
         if self.deadline is None or expected is None:
             return
@@ -194,6 +200,10 @@ class Objective:
         fit_times: list[float] = []
         for fold, (train, valid) in enumerate(splits):
             expected = max(fit_times) if fit_times else self._first_fold_estimate(stats)
+            if fold_scores and self._first_past_deadline(expected):
+                # The run's first model: score it on the folds done rather than overrun.
+                trial.set_user_attr("folds", f"{fold} of {len(splits)}: time budget reached")
+                break
             try:
                 self._check_time(expected)
             except DeadlineReached:
@@ -230,10 +240,11 @@ class Objective:
                 trial.set_user_attr("fit_time", float(np.mean(fit_times)))
                 raise optuna.TrialPruned(f"pruned after fold {fold}")
         stats.n_ok += 1
+        done = splits[: len(predictions)]
         trial.set_user_attr("fit_time", float(np.mean(fit_times)))
-        trial.set_user_attr("secondary", self._secondary(splits, predictions))
+        trial.set_user_attr("secondary", self._secondary(done, predictions))
         value = float(np.mean(fold_scores))
-        if not epochs and not family.self_saving:
+        if not epochs and not family.self_saving and len(done) == len(splits):
             self.oof.add(
                 trial.number,
                 value,
