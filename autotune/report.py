@@ -61,7 +61,8 @@ def _summary(result: TuneResult) -> list[tuple[str, str]]:
         members = ", ".join(f"trial {n} ({w:.2f})" for n, w in final["weights"].items())
         rows.append(("final model", f"ensemble of {members}"))
     elif final.get("kind") == "trial":
-        rows.append(("final model", f"trial {final['trial']} refitted on all the data"))
+        how = "its fold models averaged" if final.get("bagged") else "refitted on all the data"
+        rows.append(("final model", f"trial {final['trial']}, {how}"))
     if final.get("temperature"):
         rows.append(("calibration", f"temperature {final['temperature']:.3g}"))
     profile = getattr(result, "profile_", None)

@@ -57,3 +57,18 @@ def test_ensemble_final_model_is_stored_and_reloads(tmp_path):
     assert board["final"].sum() == 1 and board["trial"].isna().sum() == 1
     loaded = autotune.load(result.study.study_name, url)
     np.testing.assert_array_equal(loaded.predict_proba(X), proba)
+
+
+def test_small_data_final_model_averages_the_fold_models(tmp_path):
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    result = autotune.auto_tune(X, y, n_trials=1, families=["linear"], storage=url, show=False)
+    assert result.final_ == {"kind": "trial", "trial": 0, "bagged": True}
+    bag = result.model_
+    assert type(bag).__name__ == "EnsembleModel" and len(bag.members) == 5
+    assert bag.weights == [0.2] * 5
+    # the prediction is the plain average of the fold models
+    proba = np.mean([m.predict_proba(X) for m in bag.members], axis=0)
+    np.testing.assert_allclose(result.predict_proba(X), proba)
+    loaded = autotune.load(result.study.study_name, url)
+    np.testing.assert_array_equal(loaded.predict_proba(X), result.predict_proba(X))

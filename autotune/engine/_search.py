@@ -57,6 +57,10 @@ GRADIENT_FAMILY = "keras"
 ENSEMBLE_MEMBERS = 4
 #: Safety factor on the measured fold time when reserving time for the final fit.
 FINAL_FIT_MARGIN = 1.5
+#: Share of the budget also kept back for the end: saving the model, and a busy machine.
+BUDGET_SLACK = 0.02
+#: Up to this many rows, the final model averages the fold models instead of refitting.
+BAG_ROWS = 1_000
 
 
 @dataclass
@@ -151,6 +155,34 @@ def fit_final_model(
     return family, model
 
 
+def fit_bagged_model(
+    trial: FrozenTrial,
+    profile: DataProfile,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    deadline: float | None = None,
+    strategy: str = "auto",
+) -> tuple[ModelFamily, EnsembleModel]:
+    """The average of a configuration's models fitted on each fold's training rows.
+
+    On small data this is the model the out-of-fold score actually measured, and the
+    fold models disagree where the data is thin, which tempers over-confident answers.
+    """
+    members = []
+    for train, _ in splits:
+        family, model = fit_final_model(
+            trial, profile, X.iloc[train], y[train], seed, deadline, strategy
+        )
+        members.append(model)
+    weights = [1.0 / len(members)] * len(members)
+    bag = EnsembleModel(
+        members, weights, regression=profile.task == "regression", n_classes=profile.n_classes
+    )
+    return family, bag.fit(X)
+
+
 @contextlib.contextmanager
 def _quiet_optuna() -> Iterator[None]:
     previous = optuna.logging.get_verbosity()
@@ -229,8 +261,25 @@ class _Run:
             return 0.0
         fold_time = float(self.best.user_attrs.get("fit_time", 0.0))
         fold_time = max(fold_time, self.objective.oof.fit_time_of_best(ENSEMBLE_MEMBERS))
-        scale = self.n_splits / max(self.n_splits - 1, 1)
-        return FINAL_FIT_MARGIN * fold_time * scale + 0.5
+        scale = self.n_splits if self.bagging else self.n_splits / max(self.n_splits - 1, 1)
+        slack = 0.0 if self.deadline is None else BUDGET_SLACK * (self.deadline - self.started)
+        return FINAL_FIT_MARGIN * fold_time * scale + 0.5 + slack
+
+    @property
+    def bagging(self) -> bool:
+        """Whether the final model bags the fold models instead of refitting (small data)."""
+        return self.objective.profile.n_rows <= BAG_ROWS
+
+    def fit_member(
+        self, trial: FrozenTrial, X: pd.DataFrame, y: np.ndarray, seed: int, strategy: str
+    ) -> tuple[ModelFamily, Any]:
+        """One configuration of the final model: bagged over the folds, or refitted."""
+        profile = self.objective.profile
+        family = get_family(trial.params[FAMILY_PARAM])
+        if self.bagging and not family.self_saving:
+            splits = self.objective.splits[: self.n_splits]
+            return fit_bagged_model(trial, profile, X, y, seed, splits, self.deadline, strategy)
+        return fit_final_model(trial, profile, X, y, seed, self.deadline, strategy)
 
     def update_deadline(self) -> None:
         if self.deadline is not None:
@@ -626,6 +675,8 @@ class FinalModel:
                 f"final model: an ensemble of trials {members}; out-of-fold {metric} "
                 f"{info['score']:.4g} against {info['best_single']:.4g} for the best single trial"
             )
+        elif info.get("bagged"):
+            lines.append(f"final model: trial {info['trial']}, its fold models averaged")
         if info.get("temperature"):
             lines.append(
                 f"calibrated probabilities (temperature {info['temperature']:.3g}): out-of-fold "
@@ -648,8 +699,9 @@ def _final_model(
     then temperature-scaled where that improves the out-of-fold score."""
     ensemble = _fit_ensemble(study, run, profile, X, y, seed, strategy)
     if ensemble is None:
-        family, model = fit_final_model(best, profile, X, y, seed, run.deadline, strategy)
-        final = FinalModel(model, family.name, {"kind": "trial", "trial": best.number})
+        family, model = run.fit_member(best, X, y, seed, strategy)
+        info = {"kind": "trial", "trial": best.number, "bagged": isinstance(model, EnsembleModel)}
+        final = FinalModel(model, family.name, info)
         item = run.objective.oof.items.get(best.number)
         oof = None if item is None else item[1]
     else:
@@ -686,13 +738,12 @@ def _fit_ensemble(
     if len(weights) < 2 or not run.metric.better(score, best_single):
         return None
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    scale = run.n_splits / max(run.n_splits - 1, 1) * FINAL_FIT_MARGIN
+    folds = run.n_splits if run.bagging else run.n_splits / max(run.n_splits - 1, 1)
+    scale = folds * FINAL_FIT_MARGIN
     needed = sum(float(trials[n].user_attrs.get("fit_time", 0.0)) * scale for n in weights)
     if run.deadline is not None and time.monotonic() + needed > run.deadline:
         return None
-    members = [
-        fit_final_model(trials[n], profile, X, y, seed, run.deadline, strategy)[1] for n in weights
-    ]
+    members = [run.fit_member(trials[n], X, y, seed, strategy)[1] for n in weights]
     model = EnsembleModel(
         members,
         list(weights.values()),
@@ -700,6 +751,7 @@ def _fit_ensemble(
         n_classes=profile.n_classes,
     ).fit(X)
     info = {
+        "bagged": run.bagging,
         "weights": {str(n): w for n, w in weights.items()},
         "score": score,
         "best_single": best_single,
