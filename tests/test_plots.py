@@ -15,27 +15,46 @@ from sklearn.datasets import load_wine
 
 import autotune
 from autotune import plots
-from autotune.store import META_KEY
+from autotune.data import profile_data
+from autotune.engine import Objective, encode_target, make_splits
+from autotune.families import get_family
+from autotune.store import META_KEY, read_meta
 
 FAMILIES = ["linear", "knn"]
 
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory: pytest.TempPathFactory) -> autotune.TuneResult:
-    """A real study over two families, sampled at random so both get enough complete trials
-    (on wine the two are close, so the pruner keeps several of each)."""
+    """A real study over two families with enough complete trials of each for per-family
+    importance: a run, then random trials of the same objective with pruning off (on
+    repeated folds the pruner rightly stops most trials of the weaker family), then a
+    resumed run that makes the result."""
     folder = tmp_path_factory.mktemp("plots")
+    url = f"sqlite:///{folder}/s.db"
     X, y = load_wine(return_X_y=True, as_frame=True)
-    return autotune.auto_tune(
-        X,
-        y,
-        n_trials=30,
-        families=FAMILIES,
-        strategy="random",
-        storage=f"sqlite:///{folder}/s.db",
-        study_name="plots",
-        show=False,
+    options = {"families": FAMILIES, "strategy": "random", "storage": url, "show": False}
+    first = autotune.auto_tune(X, y, n_trials=4, study_name="plots", **options)
+    frame, target, profile = profile_data(X, y)
+    codes = encode_target(target, profile)
+    cv = read_meta(first.study)["cv"]
+    objective = Objective(
+        frame,
+        codes,
+        profile,
+        [get_family(f) for f in FAMILIES],
+        first.metric_,
+        [],
+        make_splits(profile, codes, cv["n_splits"], cv["seed"], cv["n_repeats"]),
+        seed=0,
     )
+    study = optuna.load_study(
+        study_name="plots",
+        storage=url,
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        pruner=optuna.pruners.NopPruner(),
+    )
+    study.optimize(objective, n_trials=16)
+    return autotune.auto_tune(X, y, n_trials=2, study_name="plots", **options)
 
 
 def _complete_by_family(study: optuna.Study, family: str) -> int:

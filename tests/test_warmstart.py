@@ -61,7 +61,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> str:
     auto_tune(
         X_mixed,
         y_mixed,
-        n_trials=3,
+        n_trials=8,
         families=["knn"],
         storage=url,
         study_name="mixed",

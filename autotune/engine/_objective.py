@@ -97,6 +97,7 @@ class Objective:
         strategy: str = "auto",
         deadline: float | None = None,
         on_trial_start: Any = None,
+        first_prune_step: int = WILCOXON_MIN_STEPS,
     ) -> None:
         self.X = coerce_frame(X, profile.schema)
         self.y = y
@@ -110,6 +111,7 @@ class Objective:
         self.strategy = strategy
         self.deadline = deadline
         self.on_trial_start = on_trial_start
+        self.first_prune_step = first_prune_step
         self.stats: dict[str, FamilyStats] = {name: FamilyStats() for name in self.families}
         self.classes = np.asarray(profile.classes, dtype=object)
         self.oof = OutOfFold(metric)
@@ -236,7 +238,7 @@ class Objective:
             if epochs:
                 continue
             trial.report(score, fold)
-            if WILCOXON_MIN_STEPS <= fold + 1 < len(splits) and trial.should_prune():
+            if self.first_prune_step <= fold + 1 < len(splits) and trial.should_prune():
                 trial.set_user_attr("fit_time", float(np.mean(fit_times)))
                 raise optuna.TrialPruned(f"pruned after fold {fold}")
         stats.n_ok += 1

@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["WILCOXON_MIN_STEPS", "GroupedPruner"]
+__all__ = ["WILCOXON_MIN_STEPS", "GroupedPruner", "first_prune_step", "p_threshold"]
 
 WILCOXON_P_THRESHOLD = 0.1
 #: A one-sided signed-rank test on n paired folds cannot reach p < 0.1 before n = 4
@@ -51,17 +51,32 @@ class _StudyView:
         return pick(complete, key=lambda t: t.value)
 
 
+def p_threshold(n_repeats: int) -> float:
+    """Repeated folds give the test many steps and with them the power to prune a trial
+    that is only a little worse by chance, which the best trial's luck makes common:
+    there, demand stronger evidence."""
+    return WILCOXON_P_THRESHOLD if n_repeats == 1 else WILCOXON_P_THRESHOLD / 2
+
+
+def first_prune_step(n_splits: int, n_repeats: int) -> int:
+    """How many folds a trial runs before it may be pruned: with repeated folds, one whole
+    repeat, so that every row has been predicted once."""
+    return WILCOXON_MIN_STEPS if n_repeats == 1 else max(WILCOXON_MIN_STEPS, n_splits)
+
+
 class GroupedPruner(optuna.pruners.BasePruner):
     """Routes each trial to the pruner of its family's fidelity.
 
     Args:
         fidelities: Family name → ``"folds"`` or ``"epochs"``.
+        n_repeats: How often the folds are repeated (see :func:`p_threshold`).
     """
 
-    def __init__(self, fidelities: Mapping[str, str]) -> None:
+    def __init__(self, fidelities: Mapping[str, str], n_repeats: int = 1) -> None:
         self.fidelities = dict(fidelities)
+        self.n_repeats = n_repeats
         self._folds = optuna.pruners.WilcoxonPruner(
-            p_threshold=WILCOXON_P_THRESHOLD, n_startup_steps=2
+            p_threshold=p_threshold(n_repeats), n_startup_steps=2
         )
         self._epochs = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
 

@@ -68,6 +68,6 @@ def make_sampler(strategy: str, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.GPSampler(seed=seed)
 
 
-def make_pruner(fidelities: Mapping[str, str]) -> optuna.pruners.BasePruner:
+def make_pruner(fidelities: Mapping[str, str], n_repeats: int = 1) -> optuna.pruners.BasePruner:
     """Paired Wilcoxon tests on folds, and a per-family median rule on epochs."""
-    return GroupedPruner(fidelities)
+    return GroupedPruner(fidelities, n_repeats)

@@ -25,6 +25,7 @@ from autotune.engine._cv import choose_n_repeats, choose_n_splits, make_splits
 from autotune.engine._ensemble import EnsembleModel, select_ensemble
 from autotune.engine._events import Listener, RunInfo, TrialReport
 from autotune.engine._objective import FAMILY_PARAM, Objective, fit_threads
+from autotune.engine._pruning import first_prune_step
 from autotune.engine._samplers import check_strategy, make_pruner, make_sampler
 from autotune.engine._warmstart import WarmStart, find_warm_start
 from autotune.exceptions import AutotuneWarning, ConfigError, StudyMismatchError, TuningFailedError
@@ -382,9 +383,9 @@ def make_run(
     earlier = study.get_trials(deepcopy=False)
     with _quiet_optuna():
         study.sampler = make_sampler(strategy, seed + seed_offset + len(earlier))
-        study.pruner = make_pruner({f.name: f.fidelity for f in families})
-    cv = meta["cv"]
-    splits = make_splits(profile, y_encoded, n_splits, int(cv["seed"]), int(cv.get("n_repeats", 1)))
+        n_repeats = int(meta["cv"].get("n_repeats", 1))
+        study.pruner = make_pruner({f.name: f.fidelity for f in families}, n_repeats)
+    splits = make_splits(profile, y_encoded, n_splits, int(meta["cv"]["seed"]), n_repeats)
     objective = Objective(
         frame,
         y_encoded,
@@ -397,6 +398,7 @@ def make_run(
         grid=strategy == "grid",
         strategy=strategy,
         on_trial_start=listener.on_trial_start,
+        first_prune_step=first_prune_step(n_splits, n_repeats),
     )
     run = _Run(
         objective,
