@@ -15,7 +15,7 @@ is better).
 from __future__ import annotations
 
 import argparse
-import shutil
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +39,12 @@ def _halves(task: Task) -> tuple[tuple[pd.DataFrame, pd.Series], tuple[pd.DataFr
     return (X.iloc[first], y.iloc[first]), (X.iloc[second], y.iloc[second])
 
 
+def _copy_store(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite store, including what still sits in its WAL file."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+
+
 def _run(task: Task, X: pd.DataFrame, y: pd.Series, budget: float, url: str, seed: int):
     started = time.monotonic()
     result = auto_tune(X, y, timeout=budget, metric=task.metric, seed=seed, storage=url, show=SHOW)
@@ -59,7 +65,7 @@ def compare_task(task: Task, budget: float, history_budget: float, seeds: list[i
             for mode in ("with history", "no history"):
                 path = Path(folder) / f"{mode.replace(' ', '_')}_{seed}.db"
                 if mode == "with history":
-                    shutil.copy(history, path)
+                    _copy_store(history, path)
                 result, wall = _run(task, X_train, y_train, budget, f"sqlite:///{path}", seed)
                 first = result.study.trials[0].params.get("family")
                 rows.append(
@@ -70,7 +76,7 @@ def compare_task(task: Task, budget: float, history_budget: float, seeds: list[i
                         "mode": mode,
                         "score": score(task, result, X_test, y_test),
                         "wall_s": wall,
-                        "trials": len(result.study.trials),
+                        "trials": sum(t.state.is_finished() for t in result.study.trials),
                         "first_family": first,
                     }
                 )
