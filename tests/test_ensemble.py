@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
+import optuna
 import pytest
 from sklearn.datasets import load_wine
 
 import autotune
+from autotune.data import profile_data
+from autotune.engine import encode_target, make_splits
 from autotune.engine._ensemble import OutOfFold, select_ensemble
+from autotune.engine._search import fit_bagged_model
 from autotune.metrics import get_metric
 
 
@@ -72,3 +78,24 @@ def test_small_data_final_model_averages_the_fold_models(tmp_path):
     np.testing.assert_allclose(result.predict_proba(X), proba)
     loaded = autotune.load(result.study.study_name, url)
     np.testing.assert_array_equal(loaded.predict_proba(X), result.predict_proba(X))
+
+
+def test_bagging_stops_adding_fold_models_at_the_deadline():
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    frame, target, profile = profile_data(X, y)
+    codes = encode_target(target, profile)
+    splits = make_splits(profile, codes, 5, seed=0)
+    frozen = optuna.trial.create_trial(
+        params={"family": "linear", "linear.C": 1.0, "linear.class_weight": None},
+        distributions={
+            "family": optuna.distributions.CategoricalDistribution(["linear"]),
+            "linear.C": optuna.distributions.FloatDistribution(1e-4, 1e3, log=True),
+            "linear.class_weight": optuna.distributions.CategoricalDistribution([None]),
+        },
+        value=0.1,
+    )
+    _, full = fit_bagged_model(frozen, profile, frame, codes, 0, splits)
+    _, cut = fit_bagged_model(frozen, profile, frame, codes, 0, splits, time.monotonic() - 1)
+    assert len(full.members) == 5 and len(cut.members) == 1
+    assert cut.weights == [1.0]
+    assert np.allclose(cut.predict_proba(frame).sum(axis=1), 1.0)

@@ -173,10 +173,13 @@ def fit_bagged_model(
     """
     members = []
     for train, _ in splits:
+        started = time.monotonic()
         family, model = fit_final_model(
             trial, profile, X.iloc[train], y[train], seed, deadline, strategy
         )
         members.append(model)
+        if deadline is not None and time.monotonic() + (time.monotonic() - started) > deadline:
+            break  # the deadline holds: fewer fold models rather than an overrun
     weights = [1.0 / len(members)] * len(members)
     bag = EnsembleModel(
         members, weights, regression=profile.task == "regression", n_classes=profile.n_classes
@@ -745,16 +748,26 @@ def _fit_ensemble(
     needed = sum(float(trials[n].user_attrs.get("fit_time", 0.0)) * scale for n in weights)
     if run.deadline is not None and time.monotonic() + needed > run.deadline:
         return None
-    members = [run.fit_member(trials[n], X, y, seed, strategy)[1] for n in weights]
+    members = []
+    for number in sorted(weights, key=weights.__getitem__, reverse=True):
+        members.append(run.fit_member(trials[number], X, y, seed, strategy)[1])
+        if run.deadline is not None and time.monotonic() > run.deadline:
+            break  # the deadline holds: the heaviest members so far, reweighted
+    kept = sorted(weights, key=weights.__getitem__, reverse=True)[: len(members)]
+    if len(kept) < len(weights):
+        total = sum(weights[n] for n in kept)
+        weights = {n: weights[n] / total for n in kept}
+        prediction_of = {n: oof.items[n][1] for n in kept}
+        score = run.metric.score(y, sum(w * prediction_of[n] for n, w in weights.items()), classes)
     model = EnsembleModel(
         members,
-        list(weights.values()),
+        [weights[n] for n in kept],
         regression=profile.task == "regression",
         n_classes=profile.n_classes,
     ).fit(X)
     info = {
         "bagged": run.bagging,
-        "weights": {str(n): w for n, w in weights.items()},
+        "weights": {str(n): weights[n] for n in kept},
         "score": score,
         "best_single": best_single,
     }
