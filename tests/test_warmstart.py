@@ -22,8 +22,6 @@ from autotune.engine._search import family_params
 from autotune.engine._warmstart import (
     find_warm_start,
     meta_features,
-    similar_configurations,
-    warm_start_message,
 )
 from autotune.families import Space, get_family
 from autotune.store import load_study, open_storage, read_meta, sqlite_path, write_meta
@@ -148,9 +146,9 @@ def test_nearest_study_is_the_most_similar_dataset(history):
 
 def test_configs_are_the_best_trials_of_the_nearest_study(history):
     profile = _cancer_like()
-    configs = similar_configurations(
+    configs = find_warm_start(
         history, profile, "binary", "roc_auc", BINARY_FAMILIES, k_studies=1, per_study=2
-    )
+    ).configs
     expected = [dict(t.params) for t in _best_trials(history, "cancer", BINARY_FAMILIES)[:2]]
     assert configs == expected
     assert all(FAMILY_PARAM in c and _replays_cleanly(c, profile) for c in configs)
@@ -166,16 +164,16 @@ def test_configs_are_the_best_trials_of_the_nearest_study(history):
 
 def test_only_families_of_this_run_and_no_duplicates(history):
     profile = _cancer_like()
-    linear = similar_configurations(
+    linear = find_warm_start(
         history, profile, "binary", "roc_auc", ["linear"], k_studies=1, per_study=1
-    )
+    ).configs
     best_linear = _best_trials(history, "cancer", ["linear"])
     assert best_linear, "the cancer study should have a finished linear trial"
     assert linear == [dict(best_linear[0].params)]
 
-    configs = similar_configurations(
+    configs = find_warm_start(
         history, profile, "binary", "roc_auc", ["knn"], k_studies=3, per_study=3
-    )
+    ).configs
     assert configs and all(c[FAMILY_PARAM] == "knn" for c in configs)
     keys = [tuple(sorted(c.items())) for c in configs]
     assert len(set(keys)) == len(keys)
@@ -293,8 +291,8 @@ def test_empty_store_and_message(storage, history):
     profile = _cancer_like()
     empty = find_warm_start(storage, profile, "binary", "roc_auc", BINARY_FAMILIES)
     assert empty.configs == [] and empty.sources == []
-    assert warm_start_message(empty) is None
-    assert similar_configurations(storage, profile, "binary", "roc_auc", ["knn"]) == []
+    assert empty.message() is None
+    assert find_warm_start(storage, profile, "binary", "roc_auc", ["knn"]).configs == []
 
     warm = find_warm_start(history, profile, "binary", "roc_auc", BINARY_FAMILIES)
     assert warm.message() == (

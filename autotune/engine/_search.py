@@ -551,9 +551,9 @@ def tune(
         if not resumed:
             warm = _warm_start(storage_obj, name, profile, chosen_metric, chosen, strategy)
         added = _enqueue_starting_points(study, chosen, profile, warm)
-        if warm is not None and added["warm"]:
+        if warm is not None and added:
             listener.on_message(
-                f"warm start: {added['warm']} configuration(s) from the most similar earlier "
+                f"warm start: {added} configuration(s) from the most similar earlier "
                 f"studies ({', '.join(source.name for source in warm.sources)})"
             )
     n_done_before = sum(t.state.is_finished() for t in earlier)
@@ -749,16 +749,18 @@ def _fit_ensemble(
     if run.deadline is not None and time.monotonic() + needed > run.deadline:
         return None
     members = []
-    for number in sorted(weights, key=weights.__getitem__, reverse=True):
+    order = sorted(weights, key=weights.__getitem__, reverse=True)
+    for number in order:
         members.append(run.fit_member(trials[number], X, y, seed, strategy)[1])
         if run.deadline is not None and time.monotonic() > run.deadline:
             break  # the deadline holds: the heaviest members so far, reweighted
-    kept = sorted(weights, key=weights.__getitem__, reverse=True)[: len(members)]
-    if len(kept) < len(weights):
+    kept = order[: len(members)]
+    if len(kept) < len(order):
         total = sum(weights[n] for n in kept)
         weights = {n: weights[n] / total for n in kept}
-        prediction_of = {n: oof.items[n][1] for n in kept}
-        score = run.metric.score(y, sum(w * prediction_of[n] for n, w in weights.items()), classes)
+    prediction = np.asarray(sum(weights[n] * oof.items[n][1] for n in kept))
+    if len(kept) < len(order):
+        score = run.metric.score(y, prediction, classes)
     model = EnsembleModel(
         members,
         [weights[n] for n in kept],
@@ -771,8 +773,7 @@ def _fit_ensemble(
         "score": score,
         "best_single": best_single,
     }
-    prediction = sum(w * oof.items[n][1] for n, w in weights.items())
-    return model, info, np.asarray(prediction)
+    return model, info, prediction
 
 
 def _save_family_bests(
@@ -856,7 +857,7 @@ def _enqueue_starting_points(
     families: Sequence[ModelFamily],
     profile: DataProfile,
     warm: WarmStart | None = None,
-) -> dict[str, int]:
+) -> int:
     """Queue each family's strong configurations, round-robin, once per study.
 
     A family that opens searches (gradient boosting's defaults) goes first, else the
@@ -866,7 +867,7 @@ def _enqueue_starting_points(
     similar data they are the best bets, and a short budget may not reach the rest.
 
     Returns:
-        How many trials were newly queued: ``{"warm": n, "start": n}``.
+        How many of the warm configurations were newly queued.
     """
     first = min(families, key=lambda f: (not f.opens_search, f.relative_cost))
     ordered = [first, *[f for f in families if f is not first]]
@@ -879,17 +880,17 @@ def _enqueue_starting_points(
         for queue in queues:
             if level < len(queue):
                 name, point = queue[level]
-                params = {FAMILY_PARAM: name, **{f"{name}.{k}": v for k, v in point.items()}}
-                points.append(("start", params))
-    warm_points = [("warm", config) for config in (warm.configs if warm else [])]
-    points[1:1] = warm_points
-    added = {"warm": 0, "start": 0}
+                points.append({FAMILY_PARAM: name, **{f"{name}.{k}": v for k, v in point.items()}})
     waiting = (TrialState.WAITING,)
     with _quiet_optuna():
-        for kind, params in points:
-            before = len(study.get_trials(deepcopy=False, states=waiting))
+        for params in points[:1]:
             study.enqueue_trial(params, skip_if_exists=True)
-            added[kind] += len(study.get_trials(deepcopy=False, states=waiting)) - before
+        before = len(study.get_trials(deepcopy=False, states=waiting))
+        for params in warm.configs if warm else []:
+            study.enqueue_trial(params, skip_if_exists=True)
+        added = len(study.get_trials(deepcopy=False, states=waiting)) - before
+        for params in points[1:]:
+            study.enqueue_trial(params, skip_if_exists=True)
     return added
 
 

@@ -48,8 +48,6 @@ __all__ = [
     "WarmStart",
     "find_warm_start",
     "meta_features",
-    "similar_configurations",
-    "warm_start_message",
 ]
 
 #: Smallest spread used to standardise each meta-feature (in the order of the numeric
@@ -186,26 +184,19 @@ class WarmStart:
     sources: list[SimilarStudy]
 
     def message(self) -> str | None:
-        """One line for the run's log, or None when there is nothing to warm-start from."""
-        return warm_start_message(self)
+        """Say which studies the warm start came from, or None when it found nothing.
 
-
-def warm_start_message(warm: WarmStart) -> str | None:
-    """Say which studies a warm start came from, e.g. for ``listener.on_message``.
-
-    Returns:
-        ``"warm start: 3 configurations from 2 similar studies: wine-ab12cd34, …"``, or
-        None when no configuration was found.
-    """
-    if not warm.configs:
-        return None
-    n_studies = len(warm.sources)
-    names = ", ".join(s.name for s in warm.sources)
-    n_configs = len(warm.configs)
-    return (
-        f"warm start: {n_configs} configuration{'s' if n_configs != 1 else ''} from "
-        f"{n_studies} similar stud{'ies' if n_studies != 1 else 'y'}: {names}"
-    )
+        Returns:
+            ``"warm start: 3 configurations from 2 similar studies: wine-ab12cd34, …"``.
+        """
+        if not self.configs:
+            return None
+        n_studies, n_configs = len(self.sources), len(self.configs)
+        names = ", ".join(s.name for s in self.sources)
+        return (
+            f"warm start: {n_configs} configuration{'s' if n_configs != 1 else ''} from "
+            f"{n_studies} similar stud{'ies' if n_studies != 1 else 'y'}: {names}"
+        )
 
 
 @dataclass(frozen=True)
@@ -305,34 +296,6 @@ def find_warm_start(
                 )
             )
     return WarmStart(configs, sources)
-
-
-def similar_configurations(
-    storage: str | optuna.storages.BaseStorage,
-    profile: DataProfile,
-    task: str,
-    metric_name: str,
-    families: Sequence[str],
-    *,
-    exclude_study: str | None = None,
-    k_studies: int = 3,
-    per_study: int = 2,
-    direction: str | None = None,
-    strategy: str = "auto",
-) -> list[dict[str, Any]]:
-    """Only the configurations of :func:`find_warm_start`, nearest study first."""
-    return find_warm_start(
-        storage,
-        profile,
-        task,
-        metric_name,
-        families,
-        exclude_study=exclude_study,
-        k_studies=k_studies,
-        per_study=per_study,
-        direction=direction,
-        strategy=strategy,
-    ).configs
 
 
 def _direction_of(metric_name: str, task: str, direction: str | None) -> StudyDirection | None:
