@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -16,6 +16,31 @@ from autotune.data import DataProfile
 from autotune.families._space import Space
 
 __all__ = ["FitContext", "ModelFamily"]
+
+
+class _PointTrial:
+    """Answers a family's ``suggest`` with a given point's values, clipped to each range."""
+
+    def __init__(self, point: Mapping[str, Any], prefix: str) -> None:
+        self.point = point
+        self.prefix = prefix
+        self.params: dict[str, Any] = {}
+
+    def _answer(self, key: str, value: Any) -> Any:
+        self.params[key.removeprefix(self.prefix)] = value
+        return value
+
+    def suggest_float(self, key: str, low: float, high: float, *, log: bool = False) -> float:
+        value = self.point.get(key.removeprefix(self.prefix), low)
+        return self._answer(key, float(min(max(value, low), high)))
+
+    def suggest_int(self, key: str, low: int, high: int, *, log: bool = False) -> int:
+        value = self.point.get(key.removeprefix(self.prefix), low)
+        return self._answer(key, int(min(max(round(value), low), high)))
+
+    def suggest_categorical(self, key: str, choices: Sequence[Any]) -> Any:
+        value = self.point.get(key.removeprefix(self.prefix), choices[0])
+        return self._answer(key, value if value in choices else choices[0])
 
 
 @dataclass
@@ -110,6 +135,17 @@ class ModelFamily(ABC):
     def starting_points(self, profile: DataProfile) -> list[dict[str, Any]]:
         """Strong configurations tried first, keyed by unprefixed search-space names."""
         return []
+
+    def fit_point(self, point: Mapping[str, Any], profile: DataProfile) -> dict[str, Any]:
+        """``point`` made a point of this data's search space, by replaying :meth:`suggest`.
+
+        Ranges that depend on the data's size shrink on small data, so a configuration
+        proven elsewhere is clipped into them; a categorical value the space lacks, or a
+        parameter the point lacks, takes the range's first value.
+        """
+        trial = _PointTrial(point, f"{self.name}.")
+        self.suggest(Space(trial, self.name), profile)  # type: ignore[arg-type]
+        return trial.params
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"

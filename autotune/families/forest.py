@@ -14,6 +14,7 @@ from sklearn.ensemble import (
 
 from autotune.data import DataProfile
 from autotune.families._base import ModelFamily
+from autotune.families._portfolio import portfolio
 from autotune.families._space import Space
 
 __all__ = ["ExtraTreesFamily", "RandomForestFamily"]
@@ -48,15 +49,7 @@ class _ForestFamily(ModelFamily):
         return cls(**params, n_jobs=-1, random_state=seed)
 
     def starting_points(self, profile: DataProfile) -> list[dict[str, Any]]:
-        point: dict[str, Any] = {
-            "n_estimators": min(200, self._max_trees(profile) // 2 + 25),
-            "max_features": 0.5 if profile.task == "regression" else 0.3,
-            "min_samples_leaf": 1,
-            "max_depth": None,
-        }
-        if profile.is_classification:
-            point["class_weight"] = None
-        return [point]
+        return [self.fit_point(point, profile) for point in portfolio(self.name, profile)]
 
 
 class RandomForestFamily(_ForestFamily):

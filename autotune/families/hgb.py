@@ -9,6 +9,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 
 from autotune.data import DataProfile
 from autotune.families._base import ModelFamily
+from autotune.families._portfolio import portfolio
 from autotune.families._preprocess import native_categorical_mask
 from autotune.families._space import Space
 
@@ -54,26 +55,4 @@ class HistGradientBoostingFamily(ModelFamily):
         )
 
     def starting_points(self, profile: DataProfile) -> list[dict[str, Any]]:
-        # scikit-learn's defaults first (a strong baseline), then a slower, more regularised
-        # configuration that often wins on small and noisy data.
-        points = [
-            {
-                "learning_rate": 0.1,
-                "max_iter": 100,
-                "max_leaf_nodes": min(31, max(4, profile.n_rows // 4)),
-                "min_samples_leaf": min(20, max(2, profile.n_rows // 10)),
-                "l2_regularization": 1e-6,
-                "max_features": 1.0,
-            },
-            {
-                "learning_rate": 0.05,
-                "max_iter": 400,
-                "max_leaf_nodes": min(15, max(4, profile.n_rows // 4)),
-                "min_samples_leaf": min(20, max(2, profile.n_rows // 10)),
-                "l2_regularization": 1.0,
-                "max_features": 0.7,
-            },
-        ]
-        if profile.is_imbalanced:
-            points = [{**p, "class_weight": None} for p in points]
-        return points
+        return [self.fit_point(point, profile) for point in portfolio(self.name, profile)]
