@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import optuna
 
+from autotune.engine._allocation import CostAwareSampler
 from autotune.engine._pruning import GroupedPruner
 from autotune.exceptions import ConfigError, MissingDependencyError
 
@@ -39,24 +40,31 @@ def check_strategy(strategy: str) -> None:
         _require("torch", "torch", strategy)
 
 
-def make_sampler(strategy: str, seed: int) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    strategy: str, seed: int, costs: Mapping[str, float] | None = None
+) -> optuna.samplers.BaseSampler:
     """The sampler behind a strategy.
 
-    ``auto`` and ``gradient`` use TPE, multivariate and grouped so that each family's
-    conditional parameters are modelled together, with a constant liar for parallel
-    workers. ``grid`` searches a discretised space exhaustively.
+    ``auto``, ``tpe`` and ``gradient`` use TPE, multivariate and grouped so that each
+    family's conditional parameters are modelled together, with a constant liar for
+    parallel workers. ``auto`` also shares the budget among the families (``costs``: name
+    → relative cost) by their measured promise and cost. ``grid`` searches a discretised
+    space exhaustively.
     """
     check_strategy(strategy)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if strategy in ("auto", "tpe", "gradient"):
-            return optuna.samplers.TPESampler(
+            tpe = optuna.samplers.TPESampler(
                 seed=seed,
                 multivariate=True,
                 group=True,
                 constant_liar=True,
                 n_startup_trials=10,
             )
+            if strategy == "auto" and costs is not None and len(costs) > 1:
+                return CostAwareSampler(tpe, costs, seed)
+            return tpe
         if strategy == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         if strategy == "grid":

@@ -385,7 +385,8 @@ def make_run(
         listener.on_message(f"retrying trial(s) {orphans} left running by a stopped process")
     earlier = study.get_trials(deepcopy=False)
     with _quiet_optuna():
-        study.sampler = make_sampler(strategy, seed + seed_offset + len(earlier))
+        costs = {f.name: f.relative_cost for f in families}
+        study.sampler = make_sampler(strategy, seed + seed_offset + len(earlier), costs)
         n_repeats = int(meta["cv"].get("n_repeats", 1))
         study.pruner = make_pruner({f.name: f.fidelity for f in families}, n_repeats)
     splits = make_splits(profile, y_encoded, n_splits, int(meta["cv"]["seed"]), n_repeats)
