@@ -25,7 +25,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from autotune.engine._objective import FAMILY_PARAM
+from autotune.engine._objective import FAMILY_PARAM, LOOK_KEY
 
 __all__ = ["CostAwareSampler", "FamilyProgress", "choose_family", "family_progress"]
 
@@ -96,9 +96,11 @@ def _score(trial: FrozenTrial) -> float | None:
     because a family whose every trial is pruned is behind, not free."""
     if trial.state == TrialState.COMPLETE:
         return trial.value
-    if trial.state == TrialState.PRUNED and trial.intermediate_values:
+    if trial.state != TrialState.PRUNED:
+        return None
+    if trial.intermediate_values:
         return float(np.median(list(trial.intermediate_values.values())))
-    return None
+    return trial.user_attrs.get(LOOK_KEY)
 
 
 def choose_family(

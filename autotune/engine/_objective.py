@@ -19,14 +19,23 @@ from threadpoolctl import threadpool_limits
 
 from autotune.data import DataProfile, coerce_frame
 from autotune.engine._ensemble import OutOfFold
-from autotune.engine._pruning import WILCOXON_MIN_STEPS
+from autotune.engine._pruning import HALVING_RATE, WILCOXON_MIN_STEPS, halving_prunes
 from autotune.families import FitContext, ModelFamily, Space
 from autotune.families._preprocess import make_preprocessor
 from autotune.metrics import Metric
 
-__all__ = ["FAMILY_PARAM", "FamilyStats", "Objective", "fit_threads", "predict_scores"]
+__all__ = [
+    "FAMILY_PARAM",
+    "LOOK_KEY",
+    "FamilyStats",
+    "Objective",
+    "fit_threads",
+    "predict_scores",
+]
 
 FAMILY_PARAM = "family"
+#: The user attribute that holds a trial's early-look score (see ``Objective``).
+LOOK_KEY = "early_look"
 #: After this many failures without a single success, a family is dropped from the study.
 MAX_FAILURES = 3
 #: Up to this many rows, models fit and predict on one thread (OpenMP and BLAS).
@@ -78,8 +87,11 @@ def predict_scores(model: Any, X: Any, profile: DataProfile) -> np.ndarray:
 class Objective:
     """Scores one trial by K-fold cross-validation with a report after every fold.
 
-    Preprocessing is fitted once per fold and kind, then reused by every trial that
-    needs it, because it does not depend on the hyperparameters.
+    With ``early_looks`` (large data, where folds are too few for the Wilcoxon test), a
+    trial first trains cheaply on the first fold, and successive halving across all
+    families decides whether it goes on. Preprocessing is fitted once per fold and kind,
+    then reused by every trial that needs it, because it does not depend on the
+    hyperparameters.
     """
 
     def __init__(
@@ -98,6 +110,7 @@ class Objective:
         deadline: float | None = None,
         on_trial_start: Any = None,
         first_prune_step: int = WILCOXON_MIN_STEPS,
+        early_looks: bool = False,
     ) -> None:
         self.X = coerce_frame(X, profile.schema)
         self.y = y
@@ -112,6 +125,7 @@ class Objective:
         self.deadline = deadline
         self.on_trial_start = on_trial_start
         self.first_prune_step = first_prune_step
+        self.early_looks = early_looks
         self.stats: dict[str, FamilyStats] = {name: FamilyStats() for name in self.families}
         self.classes = np.asarray(profile.classes, dtype=object)
         self.oof = OutOfFold(metric)
@@ -211,6 +225,8 @@ class Objective:
             except DeadlineReached:
                 trial.set_user_attr("stopped", "time budget reached")
                 raise optuna.TrialPruned("time budget reached") from None
+            if fold == 0 and self.early_looks and not epochs:
+                self._early_look(trial, family, params)
             X_train, X_valid = self._fold_data(family.preprocessing, fold)
             y_valid = self.y[valid]
             model = clone(family.build(params, self.profile, self.seed))
@@ -254,6 +270,36 @@ class Objective:
                 float(np.mean(fit_times)),
             )
         return value
+
+    def _early_look(self, trial: optuna.Trial, family: ModelFamily, params: dict[str, Any]) -> None:
+        """Train on the first fold with a third of the family's resource (its iterations or
+        trees, else its rows) and stop the trial unless successive halving keeps it."""
+        train, valid = self.splits[0]
+        X_train, X_valid = self._fold_data(family.preprocessing, 0)
+        y_train = self.y[train]
+        if family.resource in params:
+            params = {**params, family.resource: max(1, params[family.resource] // HALVING_RATE)}
+        else:
+            rows = np.random.default_rng(self.seed).permutation(len(train))
+            rows = rows[: max(2, len(train) // HALVING_RATE)]
+            X_train, y_train = X_train[rows], y_train[rows]
+        model = clone(family.build(params, self.profile, self.seed))
+        context = FitContext(seed=self.seed, n_classes=self.profile.n_classes)
+        with warnings.catch_warnings(), fit_threads(self.profile):
+            warnings.simplefilter("ignore")
+            family.fit(model, X_train, y_train, context)
+            prediction = predict_scores(model, X_valid, self.profile)
+        score = self.metric.score(self.y[valid], prediction, self.classes)
+        if not math.isfinite(score):
+            raise optuna.TrialPruned("its early look scored no finite value")
+        trial.set_user_attr(LOOK_KEY, score)
+        others = [
+            t.user_attrs[LOOK_KEY]
+            for t in trial.study.get_trials(deepcopy=False)
+            if t.number != trial.number and LOOK_KEY in t.user_attrs
+        ]
+        if halving_prunes(score, others, self.metric.greater_is_better):
+            raise optuna.TrialPruned("stopped by successive halving after an early look")
 
     def _in_row_order(
         self, splits: Sequence[tuple[np.ndarray, np.ndarray]], predictions: list[np.ndarray]

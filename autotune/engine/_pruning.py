@@ -1,20 +1,32 @@
-"""Pruning that only compares like with like.
+"""Pruning that only compares like with like, and successive halving where folds are few.
 
 Families that report per cross-validation fold share one comparison: every trial is
 scored on the same folds, so Wilcoxon's paired test against the best trial is fair across
 them. Families that report per epoch are compared only with trials of the same family,
 by a median rule, because epoch 5 of a network says nothing about fold 5 of a forest.
+
+On large data there are too few folds for the test, so every family instead takes one
+cheap look first, at a third of its resource (boosting iterations, trees, or rows), and
+successive halving across all families decides which trials go on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Mapping
+import math
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["WILCOXON_MIN_STEPS", "GroupedPruner", "first_prune_step", "p_threshold"]
+__all__ = [
+    "HALVING_RATE",
+    "WILCOXON_MIN_STEPS",
+    "GroupedPruner",
+    "first_prune_step",
+    "halving_prunes",
+    "p_threshold",
+]
 
 WILCOXON_P_THRESHOLD = 0.1
 #: A one-sided signed-rank test on n paired folds cannot reach p < 0.1 before n = 4
@@ -62,6 +74,23 @@ def first_prune_step(n_splits: int, n_repeats: int) -> int:
     """How many folds a trial runs before it may be pruned: with repeated folds, one whole
     repeat, so that every row has been predicted once."""
     return WILCOXON_MIN_STEPS if n_repeats == 1 else max(WILCOXON_MIN_STEPS, n_splits)
+
+
+#: Successive halving's reduction factor: an early look trains on 1/3 of the resource,
+#: and only the best third of the looks go on to full cross-validation.
+HALVING_RATE = 3
+
+
+def halving_prunes(score: float, others: Sequence[float], greater_is_better: bool) -> bool:
+    """Successive halving's rule for one rung: stop unless ``score`` is in the best
+    ``1 / HALVING_RATE`` of all looks so far (asynchronously, as in ASHA: Li et al., 2020).
+    Until a rung holds that many looks, everything goes on."""
+    if len(others) < HALVING_RATE - 1:
+        return False
+    ranked = sorted([*others, score], reverse=greater_is_better)
+    keep = math.ceil(len(ranked) / HALVING_RATE)
+    cutoff = ranked[keep - 1]
+    return score < cutoff if greater_is_better else score > cutoff
 
 
 class GroupedPruner(optuna.pruners.BasePruner):

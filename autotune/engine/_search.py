@@ -403,6 +403,7 @@ def make_run(
         strategy=strategy,
         on_trial_start=listener.on_trial_start,
         first_prune_step=first_prune_step(n_splits, n_repeats),
+        early_looks=first_prune_step(n_splits, n_repeats) >= len(splits),
     )
     run = _Run(
         objective,

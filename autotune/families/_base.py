@@ -100,6 +100,9 @@ class ModelFamily(ABC):
     #: ``"folds"``: scored by cross-validation, reported per fold. ``"epochs"``: trained
     #: once on a holdout (the first fold) and reported per epoch by :meth:`fit`.
     fidelity: ClassVar[str] = "folds"
+    #: The parameter that sets how long a fit trains (boosting iterations, trees), which
+    #: an early look scales down; None: the look trains on a fraction of the rows instead.
+    resource: ClassVar[str | None] = None
     #: Rough cost of one fit relative to histogram gradient boosting's defaults.
     relative_cost: ClassVar[float] = 1.0
     #: Whether the estimator saves itself (not with skops); such models are not ensembled.

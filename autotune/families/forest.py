@@ -22,6 +22,7 @@ __all__ = ["ExtraTreesFamily", "RandomForestFamily"]
 
 class _ForestFamily(ModelFamily):
     preprocessing = "trees"
+    resource = "n_estimators"
     classifier: ClassVar[type[BaseEstimator]]
     regressor: ClassVar[type[BaseEstimator]]
 

@@ -22,6 +22,7 @@ class HistGradientBoostingFamily(ModelFamily):
     name = "hgb"
     preprocessing = "native"
     opens_search = True
+    resource = "max_iter"
 
     def suggest(self, space: Space, profile: DataProfile) -> dict[str, Any]:
         max_leaves = max(4, min(256, profile.n_rows // 4))

@@ -1,0 +1,49 @@
+"""Successive halving after an early look, on data too large for fold-wise pruning."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+from sklearn.datasets import make_classification
+
+from autotune import auto_tune
+from autotune.engine._objective import LOOK_KEY
+from autotune.engine._pruning import halving_prunes
+
+
+def test_halving_keeps_the_best_third_once_a_rung_has_enough_looks() -> None:
+    assert not halving_prunes(0.5, [0.9], greater_is_better=True)  # too few looks to judge
+    assert halving_prunes(0.5, [0.9, 0.8], greater_is_better=True)
+    assert not halving_prunes(0.95, [0.9, 0.8], greater_is_better=True)
+    assert not halving_prunes(0.85, [0.9, 0.8, 0.7, 0.6, 0.5], greater_is_better=True)
+    assert halving_prunes(0.3, [0.1, 0.2], greater_is_better=False)
+    assert not halving_prunes(0.05, [0.1, 0.2], greater_is_better=False)
+
+
+@pytest.fixture(scope="module")
+def large_data() -> tuple[pd.DataFrame, pd.Series]:
+    X, y = make_classification(10_500, 6, n_informative=4, random_state=0)
+    return pd.DataFrame(X).add_prefix("x"), pd.Series(y)
+
+
+def test_large_data_takes_an_early_look_and_halves(large_data, storage) -> None:
+    X, y = large_data
+    result = auto_tune(
+        X, y, families=["linear", "hgb"], n_trials=9, seed=1, storage=storage, show=False
+    )
+    trials = sorted(result.study.trials, key=lambda t: t.number)
+    looks = [t.user_attrs.get(LOOK_KEY) for t in trials]
+    assert all(isinstance(look, float) for look in looks)  # every family looks first
+    stopped = [t for t in trials if t.state == TrialState.PRUNED and not t.intermediate_values]
+    assert stopped, "no trial was stopped after its look"
+    for trial in stopped:  # each one by the rule, against the looks made before it
+        assert halving_prunes(looks[trial.number], looks[: trial.number], greater_is_better=True)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert result.best_trial_.number in {t.number for t in complete}
+
+
+def test_small_data_is_pruned_by_folds_without_looks(binary_data, storage) -> None:
+    X, y = binary_data
+    result = auto_tune(X, y, families=["linear"], n_trials=3, storage=storage, show=False)
+    assert all(LOOK_KEY not in t.user_attrs for t in result.study.trials)
