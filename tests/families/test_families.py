@@ -10,6 +10,7 @@ import skops.io as sio
 from autotune.data import profile_data
 from autotune.engine import encode_target, family_params, predict_scores
 from autotune.families import ModelFamily, Space, make_pipeline_for, registered_families
+from autotune.families._portfolio import PORTFOLIO, SMALL_ROWS, portfolio
 from tests.conftest import make_mixed
 
 FAMILIES = sorted(registered_families())
@@ -102,3 +103,26 @@ def test_class_weighting_is_tuned_on_imbalanced_classes(name):
         # starting points name every parameter, so the first trials are fully fixed
         for point in family.starting_points(profile):
             assert {f"{name}.{k}" for k in point} >= set(trial.params) - {f"{name}.model"}
+
+
+def test_portfolio_points_are_clipped_into_a_small_datasets_space():
+    family = registered_families()["hgb"]
+    X, y = make_mixed(n=60)
+    profile = profile_data(X, y)[2]
+    proven = {"max_leaf_nodes": 200, "min_samples_leaf": 150, "learning_rate": 5.0}
+    point = family.fit_point(proven, profile)
+    study = optuna.create_study()
+    study.enqueue_trial({f"hgb.{k}": v for k, v in point.items()})
+    trial = study.ask()
+    family.suggest(Space(trial, "hgb"), profile)
+    for key, value in point.items():  # every value lies in this data's ranges
+        assert trial.distributions[f"hgb.{key}"]._contains(value)
+    assert point["max_leaf_nodes"] == 15 and point["learning_rate"] == 0.3
+    assert set(point) == {k.removeprefix("hgb.") for k in trial.params}
+
+
+def test_the_portfolio_follows_the_size_of_the_data():
+    small = profile_data(*make_mixed(n=300))[2]
+    large = profile_data(*make_mixed(n=SMALL_ROWS + 1))[2]
+    assert portfolio("hgb", small) == PORTFOLIO["hgb"]["small"]
+    assert portfolio("hgb", large) == PORTFOLIO["hgb"]["large"] != PORTFOLIO["hgb"]["small"]
