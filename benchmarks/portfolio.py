@@ -121,12 +121,14 @@ def cross_validate(
     return metric.score(y, oof, classes), float(np.median(times))
 
 
-def evaluate(candidates: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
+def evaluate(
+    candidates: dict[str, list[dict[str, Any]]], tasks: list[Task], path: Path
+) -> pd.DataFrame:
     """Stage 2: every candidate of every family on every task."""
-    done = pd.read_csv(SCORES) if SCORES.exists() else pd.DataFrame()
+    done = pd.read_csv(path) if path.exists() else pd.DataFrame()
     rows = done.to_dict("records")
     seen = {(r["family"], r["candidate"], r["task"]) for r in rows}
-    for task in TASKS:
+    for task in tasks:
         X, y_raw = training_part(task)
         X, y_series, profile = profile_data(X, y_raw)
         y = encode_target(y_series, profile)
@@ -152,7 +154,7 @@ def evaluate(candidates: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
                     }
                 )
                 print(f"  {task.name} {name}#{index}: {score:.4g} in {seconds:.2f} s", flush=True)
-                pd.DataFrame(rows).to_csv(SCORES, index=False)
+                pd.DataFrame(rows).to_csv(path, index=False)
     return pd.DataFrame(rows)
 
 
@@ -186,13 +188,20 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", default=list(PICKS))
     parser.add_argument("--budget", type=float, default=20.0, help="seconds per tuning run")
     parser.add_argument("--select-only", action="store_true", help="reuse cached scores")
+    parser.add_argument("--task", nargs="+", help="cross-validate on these tasks only")
+    parser.add_argument("--scores", type=Path, nargs="+", default=[SCORES], help="score CSVs")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     RESULTS.mkdir(exist_ok=True)
     with threadpool_limits(1):
         candidates = json.loads(CANDIDATES.read_text()) if args.select_only else None
         candidates = candidates or find_candidates(args.families, args.budget)
-        scores = pd.read_csv(SCORES) if args.select_only else evaluate(candidates)
+        if args.select_only:
+            scores = pd.concat([pd.read_csv(path) for path in args.scores], ignore_index=True)
+            scores = scores.drop_duplicates(["family", "candidate", "task"])
+        else:
+            tasks = [t for t in TASKS if not args.task or t.name in args.task]
+            scores = evaluate(candidates, tasks, args.scores[0])
     portfolio: dict[str, dict[str, list[dict[str, Any]]]] = {}
     small = scores.rows <= SMALL_ROWS
     for name in args.families:

@@ -862,7 +862,7 @@ def _enqueue_starting_points(
 ) -> int:
     """Queue each family's strong configurations, round-robin, once per study.
 
-    A family that opens searches (gradient boosting's defaults) goes first, else the
+    A family that opens searches (gradient boosting's first portfolio entry) goes first, else the
     cheapest: a run must end with a model, so its first trial is allowed to finish past
     the budget, and that trial should be both strong and quick.
     The winners of similar earlier studies (``warm``) come right after the first, because on

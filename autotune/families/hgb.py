@@ -56,4 +56,14 @@ class HistGradientBoostingFamily(ModelFamily):
         )
 
     def starting_points(self, profile: DataProfile) -> list[dict[str, Any]]:
-        return [self.fit_point(point, profile) for point in portfolio(self.name, profile)]
+        # The portfolio, then scikit-learn's defaults: the baseline users compare with.
+        defaults = {
+            "learning_rate": 0.1,
+            "max_iter": 100,
+            "max_leaf_nodes": 31,
+            "min_samples_leaf": 20,
+            "l2_regularization": 0.0,
+            "max_features": 1.0,
+        }
+        points = [*portfolio(self.name, profile), defaults]
+        return [self.fit_point(point, profile) for point in points]
