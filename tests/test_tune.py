@@ -22,7 +22,7 @@ from autotune.exceptions import (
     MissingDependencyError,
     StudyMismatchError,
 )
-from autotune.families import ModelFamily, register_family
+from autotune.families import ModelFamily, register_family, registered_families
 from autotune.families._registry import _REGISTRY
 from tests.conftest import make_mixed
 
@@ -345,3 +345,13 @@ def test_studies_lists_the_store(binary_data, storage):
     loaded = autotune.load(result.study.study_name, storage)
     assert loaded.best_family_ == result.best_family_
     pd.testing.assert_frame_equal(loaded.leaderboard, result.leaderboard)
+
+
+def test_the_search_opens_with_the_portfolio_pick_then_scikit_learns_defaults(binary_data, storage):
+    X, y = binary_data
+    result = auto_tune(X, y, n_trials=2, storage=storage, show=False)
+    first, second = sorted(result.study.trials, key=lambda t: t.number)[:2]
+    pick = registered_families()["hgb"].starting_points(result.profile_)[0]
+    assert first.params == {"family": "hgb", **{f"hgb.{k}": v for k, v in pick.items()}}
+    assert second.params["family"] == "hgb"
+    assert (second.params["hgb.learning_rate"], second.params["hgb.max_iter"]) == (0.1, 100)

@@ -349,6 +349,9 @@ class _Run:
 
 
 BUDGET_KEY = "autotune_budget"
+#: How many configurations of the opening family run before the other families' first:
+#: for gradient boosting, the portfolio's pick and scikit-learn's defaults.
+OPENING_POINTS = 2
 
 
 def _quota(n_trials: int | None, n_jobs: int, index: int) -> int | None:
@@ -862,11 +865,12 @@ def _enqueue_starting_points(
 ) -> int:
     """Queue each family's strong configurations, round-robin, once per study.
 
-    A family that opens searches (gradient boosting's first portfolio entry) goes first, else the
-    cheapest: a run must end with a model, so its first trial is allowed to finish past
-    the budget, and that trial should be both strong and quick.
-    The winners of similar earlier studies (``warm``) come right after the first, because on
-    similar data they are the best bets, and a short budget may not reach the rest.
+    A family that opens searches (gradient boosting) goes first, else the cheapest, with
+    its first ``OPENING_POINTS`` configurations: a run must end with a model, so its first
+    trial is allowed to finish past the budget, and that trial should be both strong and
+    quick. The winners of similar earlier studies (``warm``) come right after the first,
+    because on similar data they are the best bets, and a short budget may not reach the
+    rest.
 
     Returns:
         How many of the warm configurations were newly queued.
@@ -876,13 +880,13 @@ def _enqueue_starting_points(
     queues = [
         [(family.name, point) for point in family.starting_points(profile)] for family in ordered
     ]
-    depth = max((len(q) for q in queues), default=0)
-    points = []
-    for level in range(depth):
-        for queue in queues:
-            if level < len(queue):
-                name, point = queue[level]
-                points.append({FAMILY_PARAM: name, **{f"{name}.{k}": v for k, v in point.items()}})
+    pairs, queues[0] = queues[0][:OPENING_POINTS], queues[0][OPENING_POINTS:]
+    for level in range(max((len(q) for q in queues), default=0)):
+        pairs += [queue[level] for queue in queues if level < len(queue)]
+    points = [
+        {FAMILY_PARAM: name, **{f"{name}.{k}": v for k, v in point.items()}}
+        for name, point in pairs
+    ]
     waiting = (TrialState.WAITING,)
     with _quiet_optuna():
         for params in points[:1]:
