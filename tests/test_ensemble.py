@@ -8,11 +8,15 @@ import numpy as np
 import optuna
 import pytest
 from sklearn.datasets import load_wine
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 import autotune
+from autotune.artifacts import SAVE_SECONDS_PER_TREE, estimated_save_seconds
 from autotune.data import profile_data
 from autotune.engine import encode_target, make_splits
-from autotune.engine._ensemble import OutOfFold, select_ensemble
+from autotune.engine._ensemble import EnsembleModel, OutOfFold, select_ensemble
 from autotune.engine._search import fit_bagged_model
 from autotune.metrics import get_metric
 
@@ -99,3 +103,14 @@ def test_bagging_stops_adding_fold_models_at_the_deadline():
     assert len(full.members) == 5 and len(cut.members) == 1
     assert cut.weights == [1.0]
     assert np.allclose(cut.predict_proba(frame).sum(axis=1), 1.0)
+
+
+def test_save_time_is_estimated_from_the_trees_a_final_model_holds(multiclass_data):
+    X, y = multiclass_data
+    boosted = make_pipeline(StandardScaler(), HistGradientBoostingClassifier(max_iter=20))
+    boosted.fit(X, y)
+    forest = RandomForestClassifier(n_estimators=7).fit(X, y)
+    bag = EnsembleModel([boosted, forest], [0.5, 0.5], regression=False, n_classes=3)
+    trees = boosted[-1].n_iter_ * len(np.unique(y)) + 7
+    assert estimated_save_seconds([bag]) == pytest.approx(SAVE_SECONDS_PER_TREE * trees)
+    assert estimated_save_seconds([StandardScaler().fit(X)]) == 0.0

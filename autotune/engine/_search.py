@@ -18,7 +18,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.pipeline import Pipeline
 
-from autotune.artifacts import MODELS_KEY, save_model
+from autotune.artifacts import MODELS_KEY, estimated_save_seconds, save_model
 from autotune.data import DataProfile, profile_data
 from autotune.engine._calibration import TemperatureScaled, calibrate
 from autotune.engine._cv import choose_n_repeats, choose_n_splits, make_splits
@@ -171,20 +171,30 @@ def fit_bagged_model(
     On small data this is the model the out-of-fold score actually measured, and the
     fold models disagree where the data is thin, which tempers over-confident answers.
     """
-    members = []
+    members: list[Any] = []
     for train, _ in splits:
         started = time.monotonic()
         family, model = fit_final_model(
             trial, profile, X.iloc[train], y[train], seed, deadline, strategy
         )
+        if members and _past(deadline, [*members, model]):
+            break  # the deadline holds, saving included: fewer fold models
         members.append(model)
-        if deadline is not None and time.monotonic() + (time.monotonic() - started) > deadline:
-            break  # the deadline holds: fewer fold models rather than an overrun
+        if _past(deadline, members, time.monotonic() - started):
+            break
     weights = [1.0 / len(members)] * len(members)
     bag = EnsembleModel(
         members, weights, regression=profile.task == "regression", n_classes=profile.n_classes
     )
     return family, bag.fit(X)
+
+
+def _past(deadline: float | None, models: Sequence[Any], next_fit: float = 0.0) -> bool:
+    """Whether saving ``models``, after one more fit of ``next_fit`` seconds, would end
+    past the deadline."""
+    if deadline is None:
+        return False
+    return time.monotonic() + next_fit + estimated_save_seconds(models) > deadline
 
 
 @contextlib.contextmanager
@@ -275,15 +285,23 @@ class _Run:
         return self.objective.profile.n_rows <= BAG_ROWS
 
     def fit_member(
-        self, trial: FrozenTrial, X: pd.DataFrame, y: np.ndarray, seed: int, strategy: str
+        self,
+        trial: FrozenTrial,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        seed: int,
+        strategy: str,
+        reserve: float = 0.0,
     ) -> tuple[ModelFamily, Any]:
-        """One configuration of the final model: bagged over the folds, or refitted."""
+        """One configuration of the final model: bagged over the folds, or refitted; done
+        ``reserve`` seconds before the deadline (to save the members fitted before it)."""
         profile = self.objective.profile
         family = get_family(trial.params[FAMILY_PARAM])
+        deadline = None if self.deadline is None else self.deadline - reserve
         if self.bagging and not family.self_saving:
             splits = self.objective.splits[: self.n_splits]
-            return fit_bagged_model(trial, profile, X, y, seed, splits, self.deadline, strategy)
-        return fit_final_model(trial, profile, X, y, seed, self.deadline, strategy)
+            return fit_bagged_model(trial, profile, X, y, seed, splits, deadline, strategy)
+        return fit_final_model(trial, profile, X, y, seed, deadline, strategy)
 
     def update_deadline(self) -> None:
         if self.deadline is not None:
@@ -753,12 +771,16 @@ def _fit_ensemble(
     needed = sum(float(trials[n].user_attrs.get("fit_time", 0.0)) * scale for n in weights)
     if run.deadline is not None and time.monotonic() + needed > run.deadline:
         return None
-    members = []
+    members: list[Any] = []
     order = sorted(weights, key=weights.__getitem__, reverse=True)
     for number in order:
-        members.append(run.fit_member(trials[number], X, y, seed, strategy)[1])
-        if run.deadline is not None and time.monotonic() > run.deadline:
-            break  # the deadline holds: the heaviest members so far, reweighted
+        reserve = estimated_save_seconds(members)
+        member = run.fit_member(trials[number], X, y, seed, strategy, reserve)[1]
+        if members and _past(run.deadline, [*members, member]):
+            break  # the deadline holds, saving included: the heaviest members, reweighted
+        members.append(member)
+        if _past(run.deadline, members):
+            break
     kept = order[: len(members)]
     if len(kept) < len(order):
         total = sum(weights[n] for n in kept)
