@@ -24,7 +24,8 @@ def leaderboard(study: optuna.Study) -> pd.DataFrame:
     trial number and its pooled out-of-fold score. ``final`` marks the row of the model
     that ``predict`` uses.
     """
-    trials = study.get_trials(deepcopy=False)
+    # queued starting points that no process has run yet are not results
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING]
     rows = []
     secondary_names: list[str] = []
     param_names: list[str] = []
