@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -11,13 +10,9 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState, create_trial
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.dummy import DummyClassifier
 
 from autotune import auto_tune
 from autotune.engine._allocation import CostAwareSampler, choose_family, family_progress
-from autotune.families import ModelFamily, register_family
-from autotune.families._registry import _REGISTRY
 
 FAMILIES = CategoricalDistribution(["fast", "slow"])
 
@@ -77,48 +72,25 @@ def test_minimised_losses_are_compared_directly() -> None:
     assert progress["fast"].eci(0.3) < progress["slow"].eci(0.3)
 
 
-class _Sleepy(ClassifierMixin, BaseEstimator):
-    """A model that is both slow and no better than chance."""
-
-    def __init__(self, strategy: str = "prior") -> None:
-        self.strategy = strategy
-
-    def fit(self, X, y):
-        time.sleep(0.2)
-        self.model_ = DummyClassifier(strategy=self.strategy).fit(X, y)
-        self.classes_ = self.model_.classes_
-        return self
-
-    def predict_proba(self, X):
-        return self.model_.predict_proba(X)
-
-
-class _SleepyFamily(ModelFamily):
-    name = "sleepy"
-    tasks = ("binary",)
-
-    def suggest(self, space, profile):
-        return {"strategy": space.categorical("strategy", ["prior", "stratified"])}
-
-    def build(self, params, profile, seed):
-        return _Sleepy(**params)
-
-
-@pytest.fixture
-def sleepy_family():
-    register_family(_SleepyFamily())
-    yield
-    _REGISTRY.pop("sleepy", None)
-
-
-def test_auto_gives_most_trials_to_the_family_that_pays_off(sleepy_family, binary_data, storage):
-    X, y = binary_data
-    result = auto_tune(
-        X, y, families=["linear", "sleepy"], n_trials=20, storage=storage, show=False
+def test_the_sampler_draws_families_by_cost_and_leaves_the_rest_to_tpe() -> None:
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=CostAwareSampler(optuna.samplers.TPESampler(seed=0), {"fast": 1, "slow": 1}),
     )
+    study.add_trials(_history())
+    drawn = []
+    for _ in range(200):
+        trial = study.ask()  # left running: only finished trials count
+        drawn.append(trial.suggest_categorical("family", ["fast", "slow"]))
+        trial.suggest_float("fast.x", 0.0, 1.0)
+    assert 0.9 < drawn.count("fast") / 200 < 1.0
+
+
+def test_auto_tries_every_family_then_shares_by_cost(binary_data, storage):
+    X, y = binary_data
+    result = auto_tune(X, y, families=["linear", "knn"], n_trials=6, storage=storage, show=False)
     assert isinstance(result.study.sampler, CostAwareSampler)
-    families = [t.params["family"] for t in result.study.trials]
-    assert 1 <= families.count("sleepy") < families.count("linear") / 2
+    assert {t.params["family"] for t in result.study.trials} == {"linear", "knn"}
 
 
 def test_explicit_tpe_leaves_the_family_to_tpe(binary_data, storage):
