@@ -232,7 +232,6 @@ class Objective:
                 self._early_look(trial, family, params)
             X_train, X_valid = self._fold_data(family.preprocessing, fold)
             y_valid = self.y[valid]
-            model = clone(family.build(params, self.profile, self.seed))
             context = FitContext(
                 X_valid=X_valid,
                 y_valid=y_valid,
@@ -243,10 +242,7 @@ class Objective:
                 n_classes=self.profile.n_classes,
             )
             started = time.monotonic()
-            with warnings.catch_warnings(), fit_threads(self.profile):
-                warnings.simplefilter("ignore")
-                family.fit(model, X_train, self.y[train], context)
-                prediction = predict_scores(model, X_valid, self.profile)
+            prediction = self._fit_predict(family, params, X_train, self.y[train], context)
             fit_times.append(time.monotonic() - started)
             stats.fold_times.append(fit_times[-1])
             score = self.metric.score(y_valid, prediction, self.classes)
@@ -274,6 +270,21 @@ class Objective:
             )
         return value
 
+    def _fit_predict(
+        self,
+        family: ModelFamily,
+        params: dict[str, Any],
+        X_train: np.ndarray,
+        y_train: np.ndarray,
+        context: FitContext,
+    ) -> np.ndarray:
+        """Fit a fresh model of the configuration and predict ``context.X_valid``."""
+        model = clone(family.build(params, self.profile, self.seed))
+        with warnings.catch_warnings(), fit_threads(self.profile):
+            warnings.simplefilter("ignore")
+            family.fit(model, X_train, y_train, context)
+            return predict_scores(model, context.X_valid, self.profile)
+
     def _early_look(self, trial: optuna.Trial, family: ModelFamily, params: dict[str, Any]) -> None:
         """Train on the first fold with a third of the family's resource (its iterations or
         trees, else its rows) and stop the trial unless successive halving keeps it."""
@@ -286,12 +297,8 @@ class Objective:
             rows = np.random.default_rng(self.seed).permutation(len(train))
             rows = rows[: max(2, len(train) // HALVING_RATE)]
             X_train, y_train = X_train[rows], y_train[rows]
-        model = clone(family.build(params, self.profile, self.seed))
-        context = FitContext(seed=self.seed, n_classes=self.profile.n_classes)
-        with warnings.catch_warnings(), fit_threads(self.profile):
-            warnings.simplefilter("ignore")
-            family.fit(model, X_train, y_train, context)
-            prediction = predict_scores(model, X_valid, self.profile)
+        context = FitContext(X_valid=X_valid, seed=self.seed, n_classes=self.profile.n_classes)
+        prediction = self._fit_predict(family, params, X_train, y_train, context)
         score = self.metric.score(self.y[valid], prediction, self.classes)
         if not math.isfinite(score):
             raise optuna.TrialPruned("its early look scored no finite value")
