@@ -16,7 +16,13 @@ import autotune
 from autotune.artifacts import SAVE_SECONDS_PER_TREE, estimated_save_seconds
 from autotune.data import profile_data
 from autotune.engine import encode_target, make_splits
-from autotune.engine._ensemble import EnsembleModel, OutOfFold, select_ensemble
+from autotune.engine._ensemble import (
+    EnsembleModel,
+    OutOfFold,
+    choose_ensemble,
+    holds_out,
+    select_ensemble,
+)
 from autotune.engine._search import fit_bagged_model
 from autotune.metrics import get_metric
 
@@ -37,6 +43,27 @@ def test_selection_prefers_complementary_models():
     assert set(weights) == {0, 1}
     assert sum(weights.values()) == pytest.approx(1.0)
     assert score < single
+    assert holds_out(oof, y, np.array([0, 1]))
+    assert choose_ensemble(oof, y, np.array([0, 1])) is not None
+    # a better trial scored without out-of-fold predictions (say, a network on a holdout)
+    assert choose_ensemble(oof, y, np.array([0, 1]), rival=score / 2) is None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ensemble_that_only_fits_its_own_rows_is_refused(seed):
+    # one good model and variants of it with independent noise added: on 40 rows the greedy
+    # selection finds noise that happens to cancel the good model's errors there
+    rng = np.random.default_rng(seed)
+    y = rng.normal(size=40)
+    good = y + rng.normal(scale=0.3, size=40)
+    oof = OutOfFold(get_metric("rmse", "regression"))
+    oof.add(0, 0.0, good, fit_time=0.1)
+    for number in range(1, 20):
+        oof.add(number, 0.0, good + rng.normal(size=40), fit_time=0.1)
+    weights, score, single = select_ensemble(oof, y, np.array([]))
+    assert len(weights) > 1 and score < single  # out of fold, the ensemble looks better
+    assert not holds_out(oof, y, np.array([]), seed)
+    assert choose_ensemble(oof, y, np.array([]), seed=seed) is None
 
 
 def test_out_of_fold_keeps_only_the_best_candidates():

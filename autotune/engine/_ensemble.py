@@ -2,7 +2,8 @@
 
 Every finished trial leaves its out-of-fold predictions; the ensemble adds, with
 replacement, whichever trial most improves the pooled out-of-fold score. It becomes the
-final model only when that score beats the best single trial's on the same predictions.
+final model only when that score beats the best single trial's on the same predictions,
+and when the choice still holds on rows that did not make it (``holds_out``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from autotune.metrics import Metric
 
-__all__ = ["EnsembleModel", "OutOfFold", "select_ensemble"]
+__all__ = ["EnsembleModel", "OutOfFold", "choose_ensemble", "holds_out", "select_ensemble"]
 
 #: Candidates kept per run (best by score) and greedy rounds of selection.
 MAX_CANDIDATES = 20
@@ -50,6 +52,25 @@ class OutOfFold:
         return sum(self.fit_times[n] for n in ranked[:k])
 
 
+def _greedy(
+    metric: Metric, predictions: list[np.ndarray], y: np.ndarray, classes: np.ndarray, rounds: int
+) -> np.ndarray:
+    """How many times each prediction is picked, adding with replacement the one that most
+    improves the running average."""
+    counts = np.zeros(len(predictions))
+    total = np.zeros_like(predictions[0])
+    for step in range(1, rounds + 1):
+        scores = [metric.score(y, (total + p) / step, classes) for p in predictions]
+        pick = int(np.argmax(scores) if metric.greater_is_better else np.argmin(scores))
+        counts[pick] += 1
+        total = total + predictions[pick]
+    return counts
+
+
+def _best_index(metric: Metric, scores: Sequence[float]) -> int:
+    return int(np.argmax(scores) if metric.greater_is_better else np.argmin(scores))
+
+
 def select_ensemble(
     oof: OutOfFold, y: np.ndarray, classes: np.ndarray, rounds: int = ROUNDS
 ) -> tuple[dict[int, float], float, float]:
@@ -65,20 +86,69 @@ def select_ensemble(
         return {}, float("nan"), float("nan")
     predictions = [oof.items[n][1] for n in numbers]
     singles = [metric.score(y, p, classes) for p in predictions]
-    best_single = max(singles) if metric.greater_is_better else min(singles)
-    counts = np.zeros(len(numbers))
-    total = np.zeros_like(predictions[0])
-    best_score = float("nan")
-    for step in range(1, rounds + 1):
-        scores = [metric.score(y, (total + p) / step, classes) for p in predictions]
-        pick = int(np.argmax(scores) if metric.greater_is_better else np.argmin(scores))
-        counts[pick] += 1
-        total = total + predictions[pick]
-        if np.isnan(best_score) or metric.better(scores[pick], best_score):
-            best_score = scores[pick]
+    counts = _greedy(metric, predictions, y, classes, rounds)
     weights = {numbers[i]: float(c / counts.sum()) for i, c in enumerate(counts) if c}
     final = metric.score(y, sum(w * oof.items[n][1] for n, w in weights.items()), classes)
-    return weights, float(final), float(best_single)
+    return weights, float(final), float(singles[_best_index(metric, singles)])
+
+
+def holds_out(
+    oof: OutOfFold, y: np.ndarray, classes: np.ndarray, seed: int = 0, rounds: int = ROUNDS
+) -> bool:
+    """Whether the ensemble still beats the best single trial on rows it was not chosen on.
+
+    Choosing among many trials by their score on the very rows that score them flatters
+    the choice, and an ensemble, with more freedom, more so: on a few hundred rows it can
+    look better out of fold and be worse on new data. So each half of the rows makes both
+    choices (the ensemble's weights, the best single trial) and the other half scores them;
+    the ensemble holds when its mean held-out score is the better.
+    """
+    metric = oof.metric
+    predictions = [p for _, p in oof.items.values()]
+    stratify = classes.size > 0 and np.bincount(y.astype(int)).min(initial=2) >= 2
+    splitter = (
+        StratifiedKFold(2, shuffle=True, random_state=seed)
+        if stratify
+        else KFold(2, shuffle=True, random_state=seed)
+    )
+    ensemble, single = [], []
+    try:
+        for choose, check in splitter.split(np.zeros(len(y)), y):
+            chosen = [p[choose] for p in predictions]
+            counts = _greedy(metric, chosen, y[choose], classes, rounds)
+            blend = sum(c * p[check] for c, p in zip(counts, predictions, strict=True))
+            ensemble.append(metric.score(y[check], blend / counts.sum(), classes))
+            singles = [metric.score(y[choose], p, classes) for p in chosen]
+            best = predictions[_best_index(metric, singles)]
+            single.append(metric.score(y[check], best[check], classes))
+    except ValueError:  # a half without every class: no check is possible, keep the choice
+        return True
+    return metric.better(float(np.mean(ensemble)), float(np.mean(single)))
+
+
+def choose_ensemble(
+    oof: OutOfFold,
+    y: np.ndarray,
+    classes: np.ndarray,
+    rival: float | None = None,
+    seed: int = 0,
+) -> tuple[dict[int, float], float, float] | None:
+    """The ensemble's weights and scores (as ``select_ensemble``) when it should be the final
+    model, else None.
+
+    It must have two members or more, beat the best single trial out of fold and on rows
+    it was not chosen on, and beat ``rival``: the score of a better trial without
+    out-of-fold predictions (scored on a holdout, or in an earlier run).
+    """
+    weights, score, best_single = select_ensemble(oof, y, classes)
+    metric = oof.metric
+    if len(weights) < 2 or not metric.better(score, best_single):
+        return None
+    if rival is not None and not metric.better(score, rival):
+        return None
+    if not holds_out(oof, y, classes, seed):
+        return None
+    return weights, score, best_single
 
 
 class EnsembleModel(BaseEstimator):

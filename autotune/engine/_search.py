@@ -22,7 +22,7 @@ from autotune.artifacts import MODELS_KEY, estimated_save_seconds, save_model
 from autotune.data import DataProfile, profile_data
 from autotune.engine._calibration import TemperatureScaled, calibrate
 from autotune.engine._cv import choose_n_repeats, choose_n_splits, make_splits
-from autotune.engine._ensemble import EnsembleModel, select_ensemble
+from autotune.engine._ensemble import EnsembleModel, choose_ensemble
 from autotune.engine._events import Listener, RunInfo, TrialReport
 from autotune.engine._objective import FAMILY_PARAM, Objective, fit_threads
 from autotune.engine._pruning import first_prune_step
@@ -725,7 +725,7 @@ def _final_model(
 ) -> FinalModel:
     """The ensemble when it beats the best trial out of fold, else the best trial refitted;
     then temperature-scaled where that improves the out-of-fold score."""
-    ensemble = _fit_ensemble(study, run, profile, X, y, seed, strategy)
+    ensemble = _fit_ensemble(study, run, best, profile, X, y, seed, strategy)
     if ensemble is None:
         family, model = run.fit_member(best, X, y, seed, strategy)
         info = {"kind": "trial", "trial": best.number, "bagged": isinstance(model, EnsembleModel)}
@@ -748,6 +748,7 @@ def _final_model(
 def _fit_ensemble(
     study: optuna.Study,
     run: _Run,
+    best: FrozenTrial,
     profile: DataProfile,
     X: pd.DataFrame,
     y: np.ndarray,
@@ -755,16 +756,20 @@ def _fit_ensemble(
     strategy: str,
 ) -> tuple[EnsembleModel, dict[str, Any], np.ndarray] | None:
     """The greedy ensemble of this run's trials, fitted on all the data, when its pooled
-    out-of-fold score beats the best single trial's and the budget leaves time to fit it.
+    out-of-fold score beats the best single trial's (and the study's ``best``, which may
+    have been scored on a holdout or in an earlier run), the choice holds on rows it was not
+    made on, and the budget leaves time to fit it.
 
     Returns:
         The ensemble, its description and its pooled out-of-fold predictions.
     """
     classes = np.asarray(profile.classes, dtype=object)
     oof = run.objective.oof
-    weights, score, best_single = select_ensemble(oof, y, classes)
-    if len(weights) < 2 or not run.metric.better(score, best_single):
+    rival = None if best.number in oof.items else best.value
+    chosen = choose_ensemble(oof, y, classes, rival, seed)
+    if chosen is None:
         return None
+    weights, score, best_single = chosen
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     folds = run.n_splits if run.bagging else run.n_splits / max(run.n_splits - 1, 1)
     scale = folds * FINAL_FIT_MARGIN
