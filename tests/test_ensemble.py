@@ -23,7 +23,7 @@ from autotune.engine._ensemble import (
     holds_out,
     select_ensemble,
 )
-from autotune.engine._search import fit_bagged_model
+from autotune.engine._refit import fit_bagged_model
 from autotune.metrics import get_metric
 
 

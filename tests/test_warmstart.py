@@ -17,8 +17,8 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from autotune import auto_tune
 from autotune.data import DataProfile, profile_data
+from autotune.engine import family_params
 from autotune.engine._objective import FAMILY_PARAM
-from autotune.engine._search import family_params
 from autotune.engine._warmstart import (
     find_warm_start,
     meta_features,

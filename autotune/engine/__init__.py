@@ -6,18 +6,10 @@ It reports progress only through :class:`Listener` callbacks and never imports w
 from autotune.engine._cv import choose_n_splits, make_splits
 from autotune.engine._events import Listener, MultiListener, RunInfo, TrialReport
 from autotune.engine._objective import FAMILY_PARAM, Objective, predict_scores
+from autotune.engine._refit import build_final_model, family_params, fit_final_model, trial_family
+from autotune.engine._run import BUDGET_KEY
 from autotune.engine._samplers import STRATEGIES, check_strategy, make_pruner, make_sampler
-from autotune.engine._search import (
-    BUDGET_KEY,
-    TuneOutcome,
-    build_final_model,
-    default_timeout,
-    encode_target,
-    family_params,
-    fit_final_model,
-    trial_family,
-    tune,
-)
+from autotune.engine._search import TuneOutcome, default_timeout, encode_target, tune
 
 __all__ = [
     "BUDGET_KEY",

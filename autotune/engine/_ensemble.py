@@ -136,9 +136,14 @@ def choose_ensemble(
     """The ensemble's weights and scores (as ``select_ensemble``) when it should be the final
     model, else None.
 
-    It must have two members or more, beat the best single trial out of fold and on rows
-    it was not chosen on, and beat ``rival``: the score of a better trial without
-    out-of-fold predictions (scored on a holdout, or in an earlier run).
+    It must have two members or more, beat the best single trial out of fold, and beat
+    ``rival``: the score of a better trial without out-of-fold predictions (scored on a
+    holdout, or in an earlier run). A regression ensemble must also beat the best single
+    trial on rows it was not chosen on. Classifiers skip that check: averaging the
+    probabilities of different models tempers the over-confident answers that a few
+    hundred out-of-fold rows cannot show (one confident mistake in a hundred new rows costs
+    more log loss than all the rest), so there the ensemble's small out-of-fold edge is
+    worth more than it looks.
     """
     weights, score, best_single = select_ensemble(oof, y, classes)
     metric = oof.metric
@@ -146,7 +151,7 @@ def choose_ensemble(
         return None
     if rival is not None and not metric.better(score, rival):
         return None
-    if not holds_out(oof, y, classes, seed):
+    if metric.needs == "value" and not holds_out(oof, y, classes, seed):
         return None
     return weights, score, best_single
 

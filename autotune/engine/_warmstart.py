@@ -459,7 +459,7 @@ def _adapt(
 ) -> dict[str, Any] | None:
     """A configuration replayed through the family's space for this data, or None.
 
-    The replay is the one :func:`autotune.engine._search.family_params` does, so a
+    The replay is the one :func:`autotune.engine._refit.family_params` does, so a
     returned configuration rebuilds the same estimator when the trial runs.
     """
     values = dict(params)

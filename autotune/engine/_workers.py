@@ -18,7 +18,8 @@ import pandas as pd
 
 from autotune.data import profile_data
 from autotune.engine._events import Listener
-from autotune.engine._search import BUDGET_KEY, encode_target, make_run, optimize
+from autotune.engine._run import BUDGET_KEY, make_run, optimize
+from autotune.engine._search import encode_target
 from autotune.exceptions import ConfigError, StudyMismatchError
 from autotune.families import get_family
 from autotune.metrics import Metric, get_metric

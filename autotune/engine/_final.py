@@ -1,0 +1,192 @@
+"""The model a run ends with: the greedy ensemble or the best trial, calibrated where that
+helps; and each family's best model, kept with the study."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from autotune.artifacts import MODELS_KEY, estimated_save_seconds, save_model
+from autotune.data import DataProfile
+from autotune.engine._calibration import TemperatureScaled, calibrate
+from autotune.engine._ensemble import EnsembleModel, choose_ensemble
+from autotune.engine._refit import fit_final_model, past_deadline, trial_family
+from autotune.engine._run import FINAL_FIT_MARGIN, Run
+
+__all__ = ["FinalModel", "final_model", "save_family_bests"]
+
+
+@dataclass
+class FinalModel:
+    """The model a run ends with, and what it is (stored with the study as ``FINAL_KEY``)."""
+
+    model: Any
+    family: str
+    info: dict[str, Any]
+
+    def describe(self, metric: str) -> list[str]:
+        info = self.info
+        lines = []
+        if info["kind"] == "ensemble":
+            members = ", ".join(f"{n} ({w:.2f})" for n, w in info["weights"].items())
+            lines.append(
+                f"final model: an ensemble of trials {members}; out-of-fold {metric} "
+                f"{info['score']:.4g} against {info['best_single']:.4g} for the best single trial"
+            )
+        elif info.get("bagged"):
+            lines.append(f"final model: trial {info['trial']}, its fold models averaged")
+        if info.get("temperature"):
+            lines.append(
+                f"calibrated probabilities (temperature {info['temperature']:.3g}): out-of-fold "
+                f"{metric} {info['uncalibrated']:.4g} -> {info['calibrated']:.4g}"
+            )
+        return lines
+
+
+def final_model(
+    study: optuna.Study,
+    run: Run,
+    best: FrozenTrial,
+    profile: DataProfile,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    strategy: str,
+) -> FinalModel:
+    """The ensemble when it beats the best trial out of fold, else the best trial refitted;
+    then temperature-scaled where that improves the out-of-fold score."""
+    ensemble = _fit_ensemble(study, run, best, profile, X, y, seed, strategy)
+    if ensemble is None:
+        family, model = run.fit_member(best, X, y, seed, strategy)
+        info = {"kind": "trial", "trial": best.number, "bagged": isinstance(model, EnsembleModel)}
+        final = FinalModel(model, family.name, info)
+        item = run.objective.oof.items.get(best.number)
+        oof = None if item is None else item[1]
+    else:
+        model, info, oof = ensemble
+        final = FinalModel(model, "ensemble", {"kind": "ensemble", **info})
+    if oof is not None and profile.task != "regression":
+        classes = np.asarray(profile.classes, dtype=object)
+        found = calibrate(oof, y, run.metric, classes)
+        if found is not None:
+            temperature, before, after = found
+            final.model = TemperatureScaled(final.model, temperature, profile.n_classes).fit()
+            final.info.update(temperature=temperature, uncalibrated=before, calibrated=after)
+    return final
+
+
+def _fit_ensemble(
+    study: optuna.Study,
+    run: Run,
+    best: FrozenTrial,
+    profile: DataProfile,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    strategy: str,
+) -> tuple[EnsembleModel, dict[str, Any], np.ndarray] | None:
+    """The greedy ensemble of this run's trials, fitted on all the data, when its pooled
+    out-of-fold score beats the best single trial's (and the study's ``best``, which may
+    have been scored on a holdout or in an earlier run), the choice holds on rows it was not
+    made on, and the budget leaves time to fit it.
+
+    Returns:
+        The ensemble, its description and its pooled out-of-fold predictions.
+    """
+    classes = np.asarray(profile.classes, dtype=object)
+    oof = run.objective.oof
+    rival = None if best.number in oof.items else best.value
+    chosen = choose_ensemble(oof, y, classes, rival, seed)
+    if chosen is None:
+        return None
+    weights, score, best_single = chosen
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    folds = run.n_splits if run.bagging else run.n_splits / max(run.n_splits - 1, 1)
+    scale = folds * FINAL_FIT_MARGIN
+    needed = sum(float(trials[n].user_attrs.get("fit_time", 0.0)) * scale for n in weights)
+    if run.deadline is not None and time.monotonic() + needed > run.deadline:
+        return None
+    members: list[Any] = []
+    order = sorted(weights, key=weights.__getitem__, reverse=True)
+    for number in order:
+        reserve = estimated_save_seconds(members)
+        member = run.fit_member(trials[number], X, y, seed, strategy, reserve)[1]
+        if members and past_deadline(run.deadline, [*members, member]):
+            break  # the deadline holds, saving included: the heaviest members, reweighted
+        members.append(member)
+        if past_deadline(run.deadline, members):
+            break
+    kept = order[: len(members)]
+    if len(kept) < len(order):
+        total = sum(weights[n] for n in kept)
+        weights = {n: weights[n] / total for n in kept}
+    prediction = np.asarray(sum(weights[n] * oof.items[n][1] for n in kept))
+    if len(kept) < len(order):
+        score = run.metric.score(y, prediction, classes)
+    model = EnsembleModel(
+        members,
+        [weights[n] for n in kept],
+        regression=profile.task == "regression",
+        n_classes=profile.n_classes,
+    ).fit(X)
+    info = {
+        "bagged": run.bagging,
+        "weights": {str(n): weights[n] for n in kept},
+        "score": score,
+        "best_single": best_single,
+    }
+    return model, info, prediction
+
+
+def save_family_bests(
+    study: optuna.Study,
+    run: Run,
+    final: FrozenTrial,
+    final_record: dict[str, Any] | None,
+    profile: DataProfile,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    strategy: str,
+    url: str,
+) -> None:
+    """Keep the best model of every family, refitting the others while the budget allows."""
+    models = dict(study.user_attrs.get(MODELS_KEY, {}))
+    if final_record is not None:
+        models[f"best:{trial_family(final)}"] = final_record
+        study.set_user_attr(MODELS_KEY, models)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    bests: dict[str, FrozenTrial] = {}
+    for trial in complete:
+        name = trial_family(trial)
+        if name and (name not in bests or run.metric.better(trial.value, bests[name].value)):
+            bests[name] = trial
+    skipped = []
+    for name, trial in bests.items():
+        if name == trial_family(final) and final_record is not None:
+            continue
+        if models.get(f"best:{name}", {}).get("trial") == trial.number:
+            continue
+        fit_time = float(trial.user_attrs.get("fit_time", 0.0)) * FINAL_FIT_MARGIN * 1.5
+        if run.deadline is not None and time.monotonic() + fit_time > run.deadline:
+            skipped.append(name)
+            continue
+        _, model = fit_final_model(trial, profile, X, y, seed, run.deadline, strategy)
+        save_model(
+            study,
+            model,
+            role=f"best:{name}",
+            family=name,
+            trial_number=trial.number,
+            storage_url=url,
+        )
+    if skipped:
+        run.listener.on_message(
+            f"stored the final model; no time left to refit the best {', '.join(skipped)} models"
+        )

@@ -1,0 +1,125 @@
+"""Fit a chosen configuration on all the data: refitted, or its fold models bagged."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial
+from sklearn.pipeline import Pipeline
+
+from autotune.artifacts import estimated_save_seconds
+from autotune.data import DataProfile
+from autotune.engine._ensemble import EnsembleModel
+from autotune.engine._objective import FAMILY_PARAM, fit_threads
+from autotune.families import (
+    FitContext,
+    ModelFamily,
+    Space,
+    get_family,
+    make_pipeline_for,
+)
+
+__all__ = [
+    "build_final_model",
+    "family_params",
+    "fit_bagged_model",
+    "fit_final_model",
+    "past_deadline",
+    "trial_family",
+]
+
+
+def trial_family(trial: FrozenTrial) -> str | None:
+    return trial.params.get(FAMILY_PARAM)
+
+
+def family_params(
+    trial: FrozenTrial | dict[str, Any],
+    family: ModelFamily,
+    profile: DataProfile,
+    strategy: str = "auto",
+) -> dict[str, Any]:
+    """The estimator parameters of a trial, rebuilt by replaying the family's sampling."""
+    params = trial if isinstance(trial, dict) else trial.params
+    fixed = optuna.trial.FixedTrial(dict(params))
+    return family.suggest(Space(fixed, family.name, strategy=strategy), profile)
+
+
+def build_final_model(
+    trial: FrozenTrial, profile: DataProfile, seed: int, strategy: str = "auto"
+) -> tuple[ModelFamily, Pipeline]:
+    """An unfitted pipeline for a trial's configuration."""
+    family = get_family(trial.params[FAMILY_PARAM])
+    model = family.build(family_params(trial, family, profile, strategy), profile, seed)
+    return family, make_pipeline_for(family.preprocessing, model, profile, seed)
+
+
+def fit_final_model(
+    trial: FrozenTrial,
+    profile: DataProfile,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    deadline: float | None = None,
+    strategy: str = "auto",
+) -> tuple[ModelFamily, Pipeline]:
+    """Fit a trial's configuration on all the data, through the family's own ``fit``."""
+    family, model = build_final_model(trial, profile, seed, strategy)
+    preprocess = Pipeline(model.steps[:-1])
+    with warnings.catch_warnings(), fit_threads(profile):
+        warnings.simplefilter("ignore")
+        X_ready = preprocess.fit_transform(X, y)
+        family.fit(
+            model.steps[-1][1],
+            X_ready,
+            y,
+            FitContext(deadline=deadline, seed=seed, n_classes=profile.n_classes),
+        )
+    return family, model
+
+
+def fit_bagged_model(
+    trial: FrozenTrial,
+    profile: DataProfile,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    seed: int,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    deadline: float | None = None,
+    strategy: str = "auto",
+) -> tuple[ModelFamily, EnsembleModel]:
+    """The average of a configuration's models fitted on each fold's training rows.
+
+    On small data this is the model the out-of-fold score actually measured, and the
+    fold models disagree where the data is thin, which tempers over-confident answers.
+    """
+    members: list[Any] = []
+    for train, _ in splits:
+        started = time.monotonic()
+        family, model = fit_final_model(
+            trial, profile, X.iloc[train], y[train], seed, deadline, strategy
+        )
+        if members and past_deadline(deadline, [*members, model]):
+            break  # the deadline holds, saving included: fewer fold models
+        members.append(model)
+        if past_deadline(deadline, members, time.monotonic() - started):
+            break
+    weights = [1.0 / len(members)] * len(members)
+    bag = EnsembleModel(
+        members, weights, regression=profile.task == "regression", n_classes=profile.n_classes
+    )
+    return family, bag.fit(X)
+
+
+def past_deadline(deadline: float | None, models: Sequence[Any], next_fit: float = 0.0) -> bool:
+    """Whether saving ``models``, after one more fit of ``next_fit`` seconds, would end
+    past the deadline."""
+    if deadline is None:
+        return False
+    return time.monotonic() + next_fit + estimated_save_seconds(models) > deadline

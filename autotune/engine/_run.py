@@ -1,0 +1,300 @@
+"""The state of one search and its stop rules: counts, best trial, time reserve, deadline."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from autotune.data import DataProfile
+from autotune.engine._cv import make_splits
+from autotune.engine._events import Listener, TrialReport
+from autotune.engine._objective import FAMILY_PARAM, Objective
+from autotune.engine._pruning import first_prune_step
+from autotune.engine._refit import fit_bagged_model, fit_final_model, trial_family
+from autotune.engine._samplers import make_pruner, make_sampler
+from autotune.exceptions import AutotuneWarning
+from autotune.families import (
+    ModelFamily,
+    get_family,
+)
+from autotune.metrics import Metric, secondary_metrics
+from autotune.store import (
+    fail_orphaned_trials,
+)
+
+__all__ = [
+    "BAG_ROWS",
+    "BUDGET_KEY",
+    "FINAL_FIT_MARGIN",
+    "Run",
+    "make_run",
+    "optimize",
+    "quiet_optuna",
+    "quota",
+]
+
+#: How many of the best candidates' refits the time reserve covers, for an ensemble.
+ENSEMBLE_MEMBERS = 4
+#: Safety factor on the measured fold time when reserving time for the final fit.
+FINAL_FIT_MARGIN = 1.5
+#: Share of the budget also kept back for the end: saving the model, and a busy machine.
+BUDGET_SLACK = 0.02
+#: Up to this many rows, the final model averages the fold models instead of refitting.
+BAG_ROWS = 1_000
+
+
+@contextlib.contextmanager
+def quiet_optuna() -> Iterator[None]:
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module="optuna")
+            yield
+    finally:
+        optuna.logging.set_verbosity(previous)
+
+
+class Run:
+    """The mutable state of one search: counts, best, time reserve, stop decisions."""
+
+    def __init__(
+        self,
+        objective: Objective,
+        metric: Metric,
+        listener: Listener,
+        *,
+        started: float,
+        timeout: float | None,
+        n_trials: int | None,
+        n_splits: int,
+        extra_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.extra_stop = extra_stop
+        self.objective = objective
+        self.metric = metric
+        self.listener = listener
+        self.started = started
+        self.deadline = started + timeout if timeout is not None else None
+        self.n_trials = n_trials
+        self.n_splits = n_splits
+        self.n_new = 0
+        self.counts = {"complete": 0, "pruned": 0, "failed": 0}
+        self.by_family: dict[str, int] = {}
+        self.best: FrozenTrial | None = None
+        self.n_time_prunes = 0
+
+    def seed_from(self, trials: Sequence[FrozenTrial]) -> None:
+        for trial in trials:
+            self._count(trial)
+
+    def _count(self, trial: FrozenTrial) -> None:
+        if trial.state == TrialState.COMPLETE:
+            self.counts["complete"] += 1
+            family = trial_family(trial) or "?"
+            self.by_family[family] = self.by_family.get(family, 0) + 1
+            if self.best is None or self.metric.better(trial.value, self.best.value):
+                self.best = trial
+        elif trial.state == TrialState.PRUNED:
+            self.counts["pruned"] += 1
+        elif trial.state == TrialState.FAIL:
+            self.counts["failed"] += 1
+
+    def final_fit_reserve(self) -> float:
+        """Time kept back for the final model: the best trial's refit, or an ensemble's."""
+        if self.best is None:
+            return 0.0
+        fold_time = float(self.best.user_attrs.get("fit_time", 0.0))
+        fold_time = max(fold_time, self.objective.oof.fit_time_of_best(ENSEMBLE_MEMBERS))
+        scale = self.n_splits if self.bagging else self.n_splits / max(self.n_splits - 1, 1)
+        slack = 0.0 if self.deadline is None else BUDGET_SLACK * (self.deadline - self.started)
+        return FINAL_FIT_MARGIN * fold_time * scale + 0.5 + slack
+
+    @property
+    def bagging(self) -> bool:
+        """Whether the final model bags the fold models instead of refitting (small data)."""
+        return self.objective.profile.n_rows <= BAG_ROWS
+
+    def fit_member(
+        self,
+        trial: FrozenTrial,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        seed: int,
+        strategy: str,
+        reserve: float = 0.0,
+    ) -> tuple[ModelFamily, Any]:
+        """One configuration of the final model: bagged over the folds, or refitted; done
+        ``reserve`` seconds before the deadline (to save the members fitted before it)."""
+        profile = self.objective.profile
+        family = get_family(trial.params[FAMILY_PARAM])
+        deadline = None if self.deadline is None else self.deadline - reserve
+        if self.bagging and not family.self_saving:
+            splits = self.objective.splits[: self.n_splits]
+            return fit_bagged_model(trial, profile, X, y, seed, splits, deadline, strategy)
+        return fit_final_model(trial, profile, X, y, seed, deadline, strategy)
+
+    def update_deadline(self) -> None:
+        if self.deadline is not None:
+            self.objective.deadline = self.deadline - self.final_fit_reserve()
+
+    def callback(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        skipped = "skipped" in trial.user_attrs
+        if not skipped:
+            self.n_new += 1
+            self._count(trial)
+        if trial.user_attrs.get("stopped"):
+            self.n_time_prunes += 1
+        self.update_deadline()
+        family = trial_family(trial) or "?"
+        message = trial.user_attrs.get("error") or trial.user_attrs.get("stopped") or ""
+        if not skipped:
+            self.listener.on_trial_end(
+                TrialReport(
+                    number=trial.number,
+                    family=family,
+                    state=trial.state.name.lower(),
+                    score=trial.value,
+                    duration=(trial.duration.total_seconds() if trial.duration else 0.0),
+                    params=dict(trial.params),
+                    best_score=self.best.value if self.best else None,
+                    best_family=trial_family(self.best) if self.best else None,
+                    n_complete=self.counts["complete"],
+                    n_pruned=self.counts["pruned"],
+                    n_failed=self.counts["failed"],
+                    n_new=self.n_new,
+                    elapsed=time.monotonic() - self.started,
+                    message=message,
+                    counts_by_family=dict(self.by_family),
+                )
+            )
+        dropped = [(name, s.dropped) for name, s in self.objective.stats.items() if s.dropped]
+        for name, reason in dropped:
+            if not self.objective.stats[name].announced:
+                self.objective.stats[name].announced = True
+                warnings.warn(f"family {name!r} dropped: {reason}", AutotuneWarning, stacklevel=1)
+                self.listener.on_message(f"dropped family {name}: {reason}")
+        if self.should_stop(dropped_all=len(dropped) == len(self.objective.stats)):
+            study.stop()
+
+    def should_stop(self, dropped_all: bool = False) -> bool:
+        if dropped_all or self.listener.should_stop():
+            return True
+        if self.extra_stop is not None and self.extra_stop():
+            return True
+        if self.n_trials is not None and self.n_new >= self.n_trials:
+            return True
+        if self.deadline is None:
+            return False
+        if self.counts["complete"] == 0:
+            return False  # keep going past the budget rather than return no model at all
+        if self.n_time_prunes >= 3:
+            return True
+        expected = [
+            s.expected_fold_time() or 0.0 for s in self.objective.stats.values() if not s.dropped
+        ]
+        cheapest = min(expected) if expected else 0.0
+        return time.monotonic() + self.final_fit_reserve() + cheapest > self.deadline
+
+
+BUDGET_KEY = "autotune_budget"
+
+
+def quota(n_trials: int | None, n_jobs: int, index: int) -> int | None:
+    """Worker ``index``'s share of ``n_trials``, so that the shares add up exactly."""
+    if n_trials is None:
+        return None
+    return n_trials // n_jobs + (1 if index < n_trials % n_jobs else 0)
+
+
+def make_run(
+    study: optuna.Study,
+    frame: pd.DataFrame,
+    y_encoded: np.ndarray,
+    profile: DataProfile,
+    metric: Metric,
+    families: Sequence[ModelFamily],
+    meta: dict[str, Any],
+    *,
+    seed: int,
+    listener: Listener,
+    started: float,
+    timeout: float | None,
+    n_trials: int | None,
+    seed_offset: int = 0,
+    extra_stop: Callable[[], bool] | None = None,
+) -> Run:
+    """Set up the objective and the run state for this process's share of a study."""
+    strategy = meta.get("strategy", "auto")
+    n_splits = int(meta["cv"]["n_splits"])
+    with quiet_optuna():
+        optuna.storages.fail_stale_trials(study)
+        orphans = fail_orphaned_trials(study)
+    if orphans:
+        listener.on_message(f"retrying trial(s) {orphans} left running by a stopped process")
+    earlier = study.get_trials(deepcopy=False)
+    with quiet_optuna():
+        costs = {f.name: f.relative_cost for f in families}
+        study.sampler = make_sampler(strategy, seed + seed_offset + len(earlier), costs)
+        n_repeats = int(meta["cv"].get("n_repeats", 1))
+        study.pruner = make_pruner({f.name: f.fidelity for f in families}, n_repeats)
+    splits = make_splits(profile, y_encoded, n_splits, int(meta["cv"]["seed"]), n_repeats)
+    objective = Objective(
+        frame,
+        y_encoded,
+        profile,
+        families,
+        metric,
+        secondary_metrics(profile.task, metric),
+        splits,
+        seed=seed,
+        grid=strategy == "grid",
+        strategy=strategy,
+        on_trial_start=listener.on_trial_start,
+        first_prune_step=first_prune_step(n_splits, n_repeats),
+        early_looks=first_prune_step(n_splits, n_repeats) >= len(splits),
+    )
+    run = Run(
+        objective,
+        metric,
+        listener,
+        started=started,
+        timeout=timeout,
+        n_trials=n_trials,
+        n_splits=n_splits,
+        extra_stop=extra_stop,
+    )
+    run.seed_from(earlier)
+    for trial in earlier:
+        family = trial_family(trial)
+        if family in objective.stats and "fit_time" in trial.user_attrs:
+            objective.stats[family].fold_times.append(float(trial.user_attrs["fit_time"]))
+            if trial.state == TrialState.COMPLETE:
+                objective.stats[family].n_ok += 1
+    return run
+
+
+def optimize(run: Run, study: optuna.Study) -> None:
+    """Run trials until the run's budget, a stop request or an interrupt ends it."""
+    run.update_deadline()
+    if run.should_stop():
+        return
+    with quiet_optuna():
+        try:
+            # Networks leave garbage that only a collection frees between trials.
+            epochs = any(f.fidelity == "epochs" for f in run.objective.families.values())
+            study.optimize(
+                run.objective, callbacks=[run.callback], catch=(Exception,), gc_after_trial=epochs
+            )
+        except KeyboardInterrupt:
+            run.listener.on_message("interrupted: finishing with the best trial so far")
