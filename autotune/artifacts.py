@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import skops.io as sio
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
@@ -80,6 +81,24 @@ def estimated_save_seconds(models: Sequence[Any]) -> float:
     """How long saving these models will take, so that a final model can stop growing
     while its save still fits in the time budget."""
     return SAVE_SECONDS_PER_TREE * sum(_count_trees(model) for model in models)
+
+
+def estimated_bytes(model: Any) -> int:
+    """Roughly how much memory a fitted model holds: its trees' nodes, else its arrays
+    (coefficients, support vectors, a neighbours model's training rows)."""
+    if isinstance(model, Pipeline):
+        return estimated_bytes(model.steps[-1][1])
+    if hasattr(model, "members"):
+        return sum(estimated_bytes(member) for member in model.members)
+    if hasattr(model, "_predictors"):
+        return sum(p.nodes.nbytes for trees in model._predictors for p in trees)
+    tree = getattr(model, "tree_", None)
+    if tree is not None:
+        return int(tree.value.nbytes + 64 * tree.node_count)
+    estimators = getattr(model, "estimators_", None)
+    if isinstance(estimators, list):
+        return sum(estimated_bytes(e) for e in estimators)
+    return sum(v.nbytes for v in vars(model).values() if isinstance(v, np.ndarray))
 
 
 def _count_trees(model: Any) -> int:

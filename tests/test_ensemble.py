@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from sklearn.datasets import load_wine
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
@@ -71,7 +72,47 @@ def test_out_of_fold_keeps_only_the_best_candidates():
     for number in range(6):
         oof.add(number, number / 10, np.zeros((2, 2)), fit_time=float(number))
     assert sorted(oof.items) == [3, 4, 5]
-    assert oof.fit_time_of_best(2) == 9.0
+    assert oof.best(2) == [5, 4]
+
+
+def test_fold_models_are_kept_for_the_best_candidates_within_memory(monkeypatch):
+    from autotune.engine import _ensemble
+
+    monkeypatch.setattr(_ensemble, "KEEP_MODELS", 2)
+    oof = OutOfFold(get_metric("roc_auc", "binary"))
+    model = LinearRegressionLike(np.zeros(1000))  # 8,000 bytes of coefficients
+    for number in range(4):
+        oof.add(number, number / 10, np.zeros((2, 2)), 0.1, models=[model, model])
+    assert sorted(oof.models) == [2, 3]  # the two best
+    monkeypatch.setattr(_ensemble, "MAX_MODEL_BYTES", 20_000)
+    oof.add(4, 0.9, np.zeros((2, 2)), 0.1, models=[model, model])
+    assert sorted(oof.models) == [4]  # 16,000 bytes each: only the best fits
+    assert oof.save_seconds(4) == 0.0 and oof.save_seconds(0) == 0.0
+
+
+class LinearRegressionLike:
+    def __init__(self, coef: np.ndarray) -> None:
+        self.coef_ = coef
+
+
+def test_large_data_final_model_is_the_kept_fold_models(tmp_path):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(1500, 4)), columns=list("abcd"))
+    y = (X["a"] + rng.normal(scale=0.5, size=1500) > 0).astype(int)
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    result = autotune.auto_tune(X, y, n_trials=1, families=["linear"], storage=url, show=False)
+    assert result.final_["bagged"] is True
+    bag = result.model_
+    cv = result.study.user_attrs["autotune"]["cv"]
+    n_folds = cv["n_splits"]
+    assert type(bag).__name__ == "EnsembleModel" and len(bag.members) == n_folds
+    # each member takes raw data and was fitted on its fold's rows only: they differ
+    coefs = [m.steps[-1][1].coef_ for m in bag.members]
+    assert not np.allclose(coefs[0], coefs[1])
+    expected = np.mean([m.predict_proba(X) for m in bag.members], axis=0)
+    np.testing.assert_allclose(result.predict_proba(X), expected)
+    loaded = autotune.load(result.study.study_name, url)
+    np.testing.assert_allclose(loaded.predict_proba(X), expected)
 
 
 def test_ensemble_final_model_is_stored_and_reloads(tmp_path):

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from autotune.artifacts import estimated_bytes, estimated_save_seconds
 from autotune.metrics import Metric
 
 __all__ = ["EnsembleModel", "OutOfFold", "choose_ensemble", "holds_out", "select_ensemble"]
@@ -22,34 +23,60 @@ __all__ = ["EnsembleModel", "OutOfFold", "choose_ensemble", "holds_out", "select
 #: Candidates kept per run (best by score) and greedy rounds of selection.
 MAX_CANDIDATES = 20
 ROUNDS = 25
+#: The fold models of this many of the best candidates are kept, within this much memory.
+KEEP_MODELS = 8
+MAX_MODEL_BYTES = 600_000_000
 
 
 class OutOfFold:
-    """The out-of-fold predictions of the best trials of this run, in row order."""
+    """The out-of-fold predictions of the best trials of this run, in row order, and the
+    fold models of the very best: averaged, those are a final model without a refit."""
 
     def __init__(self, metric: Metric, limit: int = MAX_CANDIDATES) -> None:
         self.metric = metric
         self.limit = limit
         self.items: dict[int, tuple[float, np.ndarray]] = {}
         self.fit_times: dict[int, float] = {}
+        self.models: dict[int, list[Any]] = {}
+        self._bytes: dict[int, int] = {}
 
-    def add(self, number: int, score: float, prediction: np.ndarray, fit_time: float) -> None:
-        self.items[number] = (score, prediction)
-        self.fit_times[number] = fit_time
-        if len(self.items) > self.limit:
-            ranked = sorted(
-                self.items, key=lambda n: self.items[n][0], reverse=self.metric.greater_is_better
-            )
-            for dropped in ranked[self.limit :]:
-                del self.items[dropped]
-                del self.fit_times[dropped]
-
-    def fit_time_of_best(self, k: int) -> float:
-        """Summed fold fit time of the k best candidates: what refitting an ensemble costs."""
-        ranked = sorted(
+    def _ranked(self) -> list[int]:
+        return sorted(
             self.items, key=lambda n: self.items[n][0], reverse=self.metric.greater_is_better
         )
-        return sum(self.fit_times[n] for n in ranked[:k])
+
+    def add(
+        self,
+        number: int,
+        score: float,
+        prediction: np.ndarray,
+        fit_time: float,
+        models: Sequence[Any] = (),
+    ) -> None:
+        self.items[number] = (score, prediction)
+        self.fit_times[number] = fit_time
+        if models:
+            self.models[number] = list(models)
+            self._bytes[number] = sum(estimated_bytes(m) for m in models)
+        ranked = self._ranked()
+        for dropped in ranked[self.limit :]:
+            del self.items[dropped]
+            del self.fit_times[dropped]
+        kept, total = set(), 0
+        for n in [n for n in ranked[: self.limit] if n in self.models][:KEEP_MODELS]:
+            if total + self._bytes[n] <= MAX_MODEL_BYTES:
+                kept.add(n)
+                total += self._bytes[n]
+        for n in set(self.models) - kept:
+            del self.models[n], self._bytes[n]
+
+    def best(self, k: int) -> list[int]:
+        """The k best candidates, best first."""
+        return self._ranked()[:k]
+
+    def save_seconds(self, number: int) -> float:
+        """How long saving a candidate's kept fold models takes (0 without any)."""
+        return estimated_save_seconds(self.models.get(number, ()))
 
 
 def _greedy(

@@ -107,9 +107,7 @@ def _fit_ensemble(
         return None
     weights, score, best_single = chosen
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    folds = run.n_splits if run.bagging else run.n_splits / max(run.n_splits - 1, 1)
-    scale = folds * FINAL_FIT_MARGIN
-    needed = sum(float(trials[n].user_attrs.get("fit_time", 0.0)) * scale for n in weights)
+    needed = sum(run.member_seconds(n) for n in weights)
     if run.deadline is not None and time.monotonic() + needed > run.deadline:
         return None
     members: list[Any] = []
@@ -173,11 +171,18 @@ def save_family_bests(
             continue
         if models.get(f"best:{name}", {}).get("trial") == trial.number:
             continue
-        fit_time = float(trial.user_attrs.get("fit_time", 0.0)) * FINAL_FIT_MARGIN * 1.5
-        if run.deadline is not None and time.monotonic() + fit_time > run.deadline:
+        kept = run.uses_kept_models(trial.number)
+        if kept:
+            needed = run.objective.oof.save_seconds(trial.number)
+        else:
+            needed = float(trial.user_attrs.get("fit_time", 0.0)) * FINAL_FIT_MARGIN * 1.5
+        if run.deadline is not None and time.monotonic() + needed > run.deadline:
             skipped.append(name)
             continue
-        _, model = fit_final_model(trial, profile, X, y, seed, run.deadline, strategy)
+        if kept:
+            model = run.fit_member(trial, X, y, seed, strategy)[1]
+        else:
+            _, model = fit_final_model(trial, profile, X, y, seed, run.deadline, strategy)
         save_model(
             study,
             model,

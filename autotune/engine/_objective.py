@@ -15,13 +15,14 @@ import numpy as np
 import optuna
 import pandas as pd
 from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from autotune.data import DataProfile, coerce_frame
 from autotune.engine._ensemble import OutOfFold
 from autotune.engine._pruning import HALVING_RATE, WILCOXON_MIN_STEPS, halving_prunes
 from autotune.families import FitContext, ModelFamily, Space
-from autotune.families._preprocess import make_preprocessor
+from autotune.families._preprocess import SchemaAdapter, make_preprocessor
 from autotune.metrics import Metric
 
 __all__ = [
@@ -111,6 +112,7 @@ class Objective:
         on_trial_start: Any = None,
         first_prune_step: int = WILCOXON_MIN_STEPS,
         early_looks: bool = False,
+        bag_folds: int | None = None,
     ) -> None:
         self.X = coerce_frame(X, profile.schema)
         self.y = y
@@ -126,10 +128,12 @@ class Objective:
         self.on_trial_start = on_trial_start
         self.first_prune_step = first_prune_step
         self.early_looks = early_looks
+        self.bag_folds = bag_folds
         self.stats: dict[str, FamilyStats] = {name: FamilyStats() for name in self.families}
         self.classes = np.asarray(profile.classes, dtype=object)
         self.oof = OutOfFold(metric)
         self._cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._preps: dict[tuple[str, int], Any] = {}
         self._lock = threading.Lock()
 
     # -- preprocessing cache -------------------------------------------------------------
@@ -147,7 +151,18 @@ class Objective:
                     np.asarray(X_train, dtype=float),
                     np.asarray(X_valid, dtype=float),
                 )
+                self._preps[key] = prep
             return self._cache[key]
+
+    def _fold_pipeline(self, family: ModelFamily, fold: int, model: Any) -> Pipeline:
+        """A fold's model with the preprocessor fitted on the same rows: it takes raw data."""
+        return Pipeline(
+            [
+                ("schema", SchemaAdapter(dict(self.profile.schema))),
+                ("prep", self._preps[(family.preprocessing, fold)]),
+                ("model", model),
+            ]
+        )
 
     # -- the objective -------------------------------------------------------------------
     def sample(self, trial: optuna.Trial) -> tuple[ModelFamily, dict[str, Any]]:
@@ -214,6 +229,7 @@ class Objective:
         fold_scores: list[float] = []
         predictions: list[np.ndarray] = []
         fit_times: list[float] = []
+        models: list[Any] = []
         for fold, (train, valid) in enumerate(splits):
             expected = max(fit_times) if fit_times else self._first_fold_estimate(stats)
             look = fold == 0 and self.early_looks and not epochs
@@ -242,7 +258,8 @@ class Objective:
                 n_classes=self.profile.n_classes,
             )
             started = time.monotonic()
-            prediction = self._fit_predict(family, params, X_train, self.y[train], context)
+            model, prediction = self._fit_predict(family, params, X_train, self.y[train], context)
+            models.append(model)
             fit_times.append(time.monotonic() - started)
             stats.fold_times.append(fit_times[-1])
             score = self.metric.score(y_valid, prediction, self.classes)
@@ -267,6 +284,7 @@ class Objective:
                 value,
                 self._in_row_order(splits, predictions),
                 float(np.mean(fit_times)),
+                [self._fold_pipeline(family, k, m) for k, m in enumerate(models[: self.bag_folds])],
             )
         return value
 
@@ -277,13 +295,14 @@ class Objective:
         X_train: np.ndarray,
         y_train: np.ndarray,
         context: FitContext,
-    ) -> np.ndarray:
-        """Fit a fresh model of the configuration and predict ``context.X_valid``."""
+    ) -> tuple[Any, np.ndarray]:
+        """Fit a fresh model of the configuration; return it and its prediction of
+        ``context.X_valid``."""
         model = clone(family.build(params, self.profile, self.seed))
         with warnings.catch_warnings(), fit_threads(self.profile):
             warnings.simplefilter("ignore")
             family.fit(model, X_train, y_train, context)
-            return predict_scores(model, context.X_valid, self.profile)
+            return model, predict_scores(model, context.X_valid, self.profile)
 
     def _early_look(self, trial: optuna.Trial, family: ModelFamily, params: dict[str, Any]) -> None:
         """Train on the first fold with a third of the family's resource (its iterations or
@@ -298,7 +317,7 @@ class Objective:
             rows = rows[: max(2, len(train) // HALVING_RATE)]
             X_train, y_train = X_train[rows], y_train[rows]
         context = FitContext(X_valid=X_valid, seed=self.seed, n_classes=self.profile.n_classes)
-        prediction = self._fit_predict(family, params, X_train, y_train, context)
+        _, prediction = self._fit_predict(family, params, X_train, y_train, context)
         score = self.metric.score(self.y[valid], prediction, self.classes)
         if not math.isfinite(score):
             raise optuna.TrialPruned("its early look scored no finite value")

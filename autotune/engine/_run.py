@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from autotune.data import DataProfile
 from autotune.engine._cv import make_splits
+from autotune.engine._ensemble import EnsembleModel
 from autotune.engine._events import Listener, TrialReport
 from autotune.engine._objective import FAMILY_PARAM, Objective
 from autotune.engine._pruning import first_prune_step
@@ -111,14 +112,36 @@ class Run:
             self.counts["failed"] += 1
 
     def final_fit_reserve(self) -> float:
-        """Time kept back for the final model: the best trial's refit, or an ensemble's."""
+        """Time kept back for the final model: the best trial's, or an ensemble's members'."""
         if self.best is None:
             return 0.0
-        fold_time = float(self.best.user_attrs.get("fit_time", 0.0))
-        fold_time = max(fold_time, self.objective.oof.fit_time_of_best(ENSEMBLE_MEMBERS))
-        scale = self.n_splits if self.bagging else self.n_splits / max(self.n_splits - 1, 1)
+        oof = self.objective.oof
+        members = sum(self.member_seconds(n) for n in oof.best(ENSEMBLE_MEMBERS))
+        best = self.member_seconds(self.best.number, self.best.user_attrs.get("fit_time", 0.0))
         slack = 0.0 if self.deadline is None else BUDGET_SLACK * (self.deadline - self.started)
-        return FINAL_FIT_MARGIN * fold_time * scale + 0.5 + slack
+        return max(best, members) + 0.5 + slack
+
+    def uses_kept_models(self, number: int) -> bool:
+        """Whether a trial joins the final model as its kept fold models, averaged, rather
+        than refitted: always on small data (the refit would make the same bag), else when
+        saving the bag is quicker than refitting on all rows and saving that."""
+        oof = self.objective.oof
+        if number not in oof.models:
+            return False
+        bag = oof.save_seconds(number)
+        refit = self._refit_seconds(oof.fit_times[number]) + bag / len(oof.models[number])
+        return self.bagging or bag <= refit
+
+    def member_seconds(self, number: int, fit_time: float | None = None) -> float:
+        """The expected time to add a trial to the final model."""
+        if self.uses_kept_models(number):
+            return self.objective.oof.save_seconds(number)
+        fold_time = self.objective.oof.fit_times.get(number, fit_time or 0.0)
+        return self._refit_seconds(float(fold_time))
+
+    def _refit_seconds(self, fold_time: float) -> float:
+        scale = self.n_splits if self.bagging else self.n_splits / max(self.n_splits - 1, 1)
+        return FINAL_FIT_MARGIN * fold_time * scale
 
     @property
     def bagging(self) -> bool:
@@ -134,10 +157,20 @@ class Run:
         strategy: str,
         reserve: float = 0.0,
     ) -> tuple[ModelFamily, Any]:
-        """One configuration of the final model: bagged over the folds, or refitted; done
-        ``reserve`` seconds before the deadline (to save the members fitted before it)."""
+        """One configuration of the final model: its kept fold models, bagged over the folds,
+        or refitted; done ``reserve`` seconds before the deadline (to save the members
+        fitted before it)."""
         profile = self.objective.profile
         family = get_family(trial.params[FAMILY_PARAM])
+        if self.uses_kept_models(trial.number):
+            models = self.objective.oof.models[trial.number]
+            bag = EnsembleModel(
+                models,
+                [1.0 / len(models)] * len(models),
+                regression=profile.task == "regression",
+                n_classes=profile.n_classes,
+            )
+            return family, bag.fit(X)
         deadline = None if self.deadline is None else self.deadline - reserve
         if self.bagging and not family.self_saving:
             splits = self.objective.splits[: self.n_splits]
@@ -263,6 +296,7 @@ def make_run(
         on_trial_start=listener.on_trial_start,
         first_prune_step=first_prune_step(n_splits, n_repeats),
         early_looks=first_prune_step(n_splits, n_repeats) >= len(splits),
+        bag_folds=n_splits,  # the first repeat's folds: each row's prediction once
     )
     run = Run(
         objective,
