@@ -182,3 +182,17 @@ def test_save_time_is_estimated_from_the_trees_a_final_model_holds(multiclass_da
     trees = boosted[-1].n_iter_ * len(np.unique(y)) + 7
     assert estimated_save_seconds([bag]) == pytest.approx(SAVE_SECONDS_PER_TREE * trees)
     assert estimated_save_seconds([StandardScaler().fit(X)]) == 0.0
+
+
+def test_a_member_that_never_saw_a_rare_class_gives_it_no_probability():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = np.repeat([0, 1, 2], 20)
+    full = LogisticRegression().fit(X, y)
+    partial = LogisticRegression().fit(X[y < 2], y[y < 2])  # a fold without class 2
+    bag = EnsembleModel([full, partial], [0.5, 0.5], n_classes=3).fit(X)
+    proba = bag.predict_proba(X)
+    assert proba.shape == (60, 3) and np.allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_allclose(proba[:, 2], 0.5 * full.predict_proba(X)[:, 2])

@@ -212,7 +212,17 @@ class EnsembleModel(BaseEstimator):
 
     def _average(self, method: str, X: Any) -> np.ndarray:
         parts = [np.asarray(getattr(m, method)(X), dtype=float) for m in self.members]
+        if method == "predict_proba":
+            parts = [self._all_classes(m, p) for m, p in zip(self.members, parts, strict=True)]
         return sum(w * p for w, p in zip(self.weights, parts, strict=True))
+
+    def _all_classes(self, member: Any, proba: np.ndarray) -> np.ndarray:
+        """A member fitted on a fold without some rare class gives it probability zero."""
+        if proba.shape[1] == self.n_classes:
+            return proba
+        full = np.zeros((proba.shape[0], self.n_classes))
+        full[:, np.asarray(member.classes_, dtype=int)] = proba
+        return full
 
     def predict_proba(self, X: Any) -> np.ndarray:
         return self._average("predict_proba", X)

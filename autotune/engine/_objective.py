@@ -92,7 +92,8 @@ class Objective:
     trial first trains cheaply on the first fold, and successive halving across all
     families decides whether it goes on. Preprocessing is fitted once per fold and kind,
     then reused by every trial that needs it, because it does not depend on the
-    hyperparameters.
+    hyperparameters. The models of the first ``bag_folds`` folds of the best trials are
+    kept (see ``OutOfFold``), so that the final model need not refit them.
     """
 
     def __init__(

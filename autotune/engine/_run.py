@@ -266,6 +266,7 @@ def make_run(
     n_trials: int | None,
     seed_offset: int = 0,
     extra_stop: Callable[[], bool] | None = None,
+    keep_fold_models: bool = True,
 ) -> Run:
     """Set up the objective and the run state for this process's share of a study."""
     strategy = meta.get("strategy", "auto")
@@ -296,7 +297,8 @@ def make_run(
         on_trial_start=listener.on_trial_start,
         first_prune_step=first_prune_step(n_splits, n_repeats),
         early_looks=first_prune_step(n_splits, n_repeats) >= len(splits),
-        bag_folds=n_splits,  # the first repeat's folds: each row's prediction once
+        # the first repeat's folds: each row predicted once
+        bag_folds=n_splits if keep_fold_models else 0,
     )
     run = Run(
         objective,

@@ -111,6 +111,7 @@ def join_study(
         n_trials=n_trials,
         seed_offset=seed_offset,
         extra_stop=(lambda: _study_budget_reached(study)) if follow_study_budget else None,
+        keep_fold_models=False,  # a worker fits no final model
     )
     optimize(run, study)
     return run.n_new
