@@ -47,3 +47,16 @@ def test_small_data_is_pruned_by_folds_without_looks(binary_data, storage) -> No
     X, y = binary_data
     result = auto_tune(X, y, families=["linear"], n_trials=3, storage=storage, show=False)
     assert all(LOOK_KEY not in t.user_attrs for t in result.study.trials)
+
+
+def test_a_family_stopped_at_its_early_looks_is_costed_from_them():
+    from autotune.engine._objective import FamilyStats
+    from autotune.engine._pruning import HALVING_RATE
+
+    stats = FamilyStats()
+    assert stats.expected_fold_time() is None
+    stats.look_times += [0.2, 0.4, 0.3]
+    # a look trains on a third of the resource: a full fold costs about three times as much
+    assert stats.expected_fold_time() == pytest.approx(HALVING_RATE * 0.3)
+    stats.fold_times.append(2.0)
+    assert stats.expected_fold_time() == 2.0

@@ -18,6 +18,7 @@ from autotune.engine._calibration import TemperatureScaled, calibrate
 from autotune.engine._ensemble import EnsembleModel, choose_ensemble
 from autotune.engine._refit import fit_final_model, past_deadline, trial_family
 from autotune.engine._run import FINAL_FIT_MARGIN, Run
+from autotune.families import get_family
 
 __all__ = ["FinalModel", "final_model", "save_family_bests"]
 
@@ -63,10 +64,16 @@ def final_model(
     then temperature-scaled where that improves the out-of-fold score."""
     ensemble = _fit_ensemble(study, run, best, profile, X, y, seed, strategy)
     if ensemble is None:
-        family, model = run.fit_member(best, X, y, seed, strategy)
-        info = {"kind": "trial", "trial": best.number, "bagged": isinstance(model, EnsembleModel)}
+        trial = run.stand_in(study, best)
+        if trial is not best:
+            run.listener.on_message(
+                f"no time left to refit trial {best.number} ({trial_family(best)}): the final "
+                f"model is trial {trial.number} ({trial_family(trial)}), from its fold models"
+            )
+        family, model = run.fit_member(trial, X, y, seed, strategy)
+        info = {"kind": "trial", "trial": trial.number, "bagged": isinstance(model, EnsembleModel)}
         final = FinalModel(model, family.name, info)
-        item = run.objective.oof.items.get(best.number)
+        item = run.objective.oof.items.get(trial.number)
         oof = None if item is None else item[1]
     else:
         model, info, oof = ensemble
@@ -91,17 +98,19 @@ def _fit_ensemble(
     seed: int,
     strategy: str,
 ) -> tuple[EnsembleModel, dict[str, Any], np.ndarray] | None:
-    """The greedy ensemble of this run's trials, fitted on all the data, when its pooled
-    out-of-fold score beats the best single trial's (and the study's ``best``, which may
-    have been scored on a holdout or in an earlier run), the choice holds on rows it was not
-    made on, and the budget leaves time to fit it.
+    """The greedy ensemble of this run's trials, fitted on all the data, when
+    ``choose_ensemble`` takes it (over the study's ``best`` too, if an earlier run
+    cross-validated that) and the budget leaves time to fit it.
 
     Returns:
         The ensemble, its description and its pooled out-of-fold predictions.
     """
     classes = np.asarray(profile.classes, dtype=object)
     oof = run.objective.oof
-    rival = None if best.number in oof.items else best.value
+    # A network's score is on the holdout its early stopping watched: optimistic, so no
+    # rival to out-of-fold scores. A trial of an earlier run, cross-validated, is one.
+    watched = get_family(trial_family(best)).fidelity == "epochs"
+    rival = None if best.number in oof.items or watched else best.value
     chosen = choose_ensemble(oof, y, classes, rival, seed)
     if chosen is None:
         return None

@@ -57,15 +57,18 @@ class FamilyStats:
     """What the run has measured about one family: cost per fold and failures."""
 
     fold_times: list[float] = field(default_factory=list)
+    look_times: list[float] = field(default_factory=list)
     n_ok: int = 0
     n_failed: int = 0
     dropped: str | None = None
     announced: bool = False
 
     def expected_fold_time(self) -> float | None:
-        if not self.fold_times:
-            return None
-        return float(np.median(self.fold_times[-10:]))
+        if self.fold_times:
+            return float(np.median(self.fold_times[-10:]))
+        if self.look_times:  # a family whose trials all stopped at their early look
+            return HALVING_RATE * float(np.median(self.look_times[-10:]))
+        return None
 
 
 class DeadlineReached(Exception):
@@ -318,7 +321,9 @@ class Objective:
             rows = rows[: max(2, len(train) // HALVING_RATE)]
             X_train, y_train = X_train[rows], y_train[rows]
         context = FitContext(X_valid=X_valid, seed=self.seed, n_classes=self.profile.n_classes)
+        started = time.monotonic()
         _, prediction = self._fit_predict(family, params, X_train, y_train, context)
+        self.stats[family.name].look_times.append(time.monotonic() - started)
         score = self.metric.score(self.y[valid], prediction, self.classes)
         if not math.isfinite(score):
             raise optuna.TrialPruned("its early look scored no finite value")

@@ -118,8 +118,29 @@ class Run:
         oof = self.objective.oof
         members = sum(self.member_seconds(n) for n in oof.best(ENSEMBLE_MEMBERS))
         best = self.member_seconds(self.best.number, self.best.user_attrs.get("fit_time", 0.0))
+        if self._holdout_scored(self.best) and oof.models:
+            # a network's refit is not worth stopping the search early: if it does not
+            # fit in the end, a trial with kept fold models stands in (``stand_in``)
+            best = min(best, min(self.member_seconds(n) for n in oof.models))
         slack = 0.0 if self.deadline is None else BUDGET_SLACK * (self.deadline - self.started)
         return max(best, members) + 0.5 + slack
+
+    def _holdout_scored(self, trial: FrozenTrial) -> bool:
+        family = self.objective.families.get(trial_family(trial) or "")
+        return family is not None and family.fidelity == "epochs"
+
+    def stand_in(self, study: optuna.Study, best: FrozenTrial) -> FrozenTrial:
+        """The trial whose model ends the run when no ensemble does: the best, unless it was
+        scored on a holdout, refitting it would overrun the deadline, and the best trial
+        with kept fold models can take its place at once."""
+        oof = self.objective.oof
+        if self.deadline is None or not oof.models or not self._holdout_scored(best):
+            return best
+        fit_time = best.user_attrs.get("fit_time", 0.0)
+        if time.monotonic() + self.member_seconds(best.number, fit_time) <= self.deadline:
+            return best
+        number = next(n for n in oof.best(len(oof.items)) if n in oof.models)
+        return study.get_trials(deepcopy=False)[number]
 
     def uses_kept_models(self, number: int) -> bool:
         """Whether a trial joins the final model as its kept fold models, averaged, rather

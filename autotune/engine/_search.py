@@ -278,12 +278,16 @@ def tune(
     study.set_user_attr(FINAL_KEY, final.info)
     for line in final.describe(chosen_metric.name):
         listener.on_message(line)
+    if final.info["kind"] == "trial" and final.info["trial"] != best.number:
+        final_trial = study.get_trials(deepcopy=False)[final.info["trial"]]  # a stand-in
+    else:
+        final_trial = best
     record = save_model(
         study,
         final.model,
         role="final",
         family=final.info["kind"] if final.info["kind"] == "ensemble" else final.family,
-        trial_number=best.number,
+        trial_number=final_trial.number,
         storage_url=url,
     )
     if final.info["kind"] == "trial" and final.info.get("temperature"):
@@ -293,13 +297,13 @@ def tune(
             final.model.model,
             role=f"best:{final.family}",
             family=final.family,
-            trial_number=best.number,
+            trial_number=final_trial.number,
             storage_url=url,
         )
     save_family_bests(
         study,
         run,
-        best,
+        final_trial,
         record if final.info["kind"] == "trial" and not final.info.get("temperature") else None,
         profile,
         frame,
