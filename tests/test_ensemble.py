@@ -196,3 +196,46 @@ def test_a_member_that_never_saw_a_rare_class_gives_it_no_probability():
     proba = bag.predict_proba(X)
     assert proba.shape == (60, 3) and np.allclose(proba.sum(axis=1), 1.0)
     np.testing.assert_allclose(proba[:, 2], 0.5 * full.predict_proba(X)[:, 2])
+
+
+def test_a_network_best_on_its_holdout_does_not_hold_back_the_search():
+    from optuna.distributions import CategoricalDistribution
+
+    from autotune.engine import Listener, Objective
+    from autotune.engine._run import Run
+    from autotune.families import get_family
+    from tests.conftest import make_mixed
+
+    X, y = make_mixed(n=1200)
+    frame, target, profile = profile_data(X, y)
+    codes = encode_target(target, profile)
+    metric = get_metric("roc_auc", profile.task)
+    families = [get_family("linear"), get_family("keras")]
+    splits = make_splits(profile, codes, 3, seed=0)
+    objective = Objective(frame, codes, profile, families, metric, [], splits, seed=0, bag_folds=3)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"family": "linear"})
+    study.optimize(objective, n_trials=1)  # cross-validated, its fold models kept
+    assert list(objective.oof.models) == [0]
+    network = optuna.trial.create_trial(
+        params={"family": "keras"},
+        distributions={"family": CategoricalDistribution(["linear", "keras"])},
+        value=min(study.best_value + 0.01, 1.0),
+        user_attrs={"fit_time": 100.0},  # one slow fit, scored on its holdout
+    )
+    study.add_trial(network)
+    run = Run(
+        objective,
+        metric,
+        Listener(),
+        started=time.monotonic(),
+        timeout=30.0,
+        n_trials=None,
+        n_splits=3,
+    )
+    run.seed_from(study.trials)
+    assert run.best.number == 1
+    assert run.final_fit_reserve() < 5.0  # not the network's refit: 1.5 x 100 s and more
+    assert run.stand_in(study, run.best).number == 0  # no time to refit it: trial 0 stands in
+    run.deadline = time.monotonic() + 10_000.0
+    assert run.stand_in(study, run.best).number == 1  # with the time, the network it is
