@@ -2,8 +2,8 @@
 
 Every finished trial leaves its out-of-fold predictions; the ensemble adds, with
 replacement, whichever trial most improves the pooled out-of-fold score. It becomes the
-final model only when that score beats the best single trial's on the same predictions,
-and when the choice still holds on rows that did not make it (``holds_out``).
+final model only when that score beats the best single trial's on the same predictions
+(and, for regression, on rows that did not make the choice: ``holds_out``).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _greedy(
     total = np.zeros_like(predictions[0])
     for step in range(1, rounds + 1):
         scores = [metric.score(y, (total + p) / step, classes) for p in predictions]
-        pick = int(np.argmax(scores) if metric.greater_is_better else np.argmin(scores))
+        pick = _best_index(metric, scores)
         counts[pick] += 1
         total = total + predictions[pick]
     return counts

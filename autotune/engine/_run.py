@@ -23,14 +23,9 @@ from autotune.engine._pruning import first_prune_step
 from autotune.engine._refit import fit_bagged_model, fit_final_model, trial_family
 from autotune.engine._samplers import make_pruner, make_sampler
 from autotune.exceptions import AutotuneWarning
-from autotune.families import (
-    ModelFamily,
-    get_family,
-)
+from autotune.families import ModelFamily, get_family
 from autotune.metrics import Metric, secondary_metrics
-from autotune.store import (
-    fail_orphaned_trials,
-)
+from autotune.store import fail_orphaned_trials
 
 __all__ = [
     "BAG_ROWS",

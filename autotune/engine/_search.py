@@ -25,10 +25,7 @@ from autotune.engine._run import BUDGET_KEY, make_run, optimize, quiet_optuna, q
 from autotune.engine._samplers import check_strategy
 from autotune.engine._starting import enqueue_starting_points, warm_start
 from autotune.exceptions import ConfigError, StudyMismatchError, TuningFailedError
-from autotune.families import (
-    choose_families,
-    get_family,
-)
+from autotune.families import choose_families, get_family
 from autotune.metrics import Metric, get_metric
 from autotune.store import (
     FINAL_KEY,

@@ -11,9 +11,7 @@ from autotune.data import DataProfile
 from autotune.engine._objective import FAMILY_PARAM
 from autotune.engine._run import quiet_optuna
 from autotune.engine._warmstart import WarmStart, find_warm_start
-from autotune.families import (
-    ModelFamily,
-)
+from autotune.families import ModelFamily
 from autotune.metrics import Metric
 
 __all__ = ["OPENING_POINTS", "enqueue_starting_points", "warm_start"]
