@@ -18,7 +18,6 @@ from autotune.engine._calibration import TemperatureScaled, calibrate
 from autotune.engine._ensemble import EnsembleModel, choose_ensemble
 from autotune.engine._refit import fit_final_model, past_deadline, trial_family
 from autotune.engine._run import FINAL_FIT_MARGIN, Run
-from autotune.families import get_family
 
 __all__ = ["FinalModel", "final_model", "save_family_bests"]
 
@@ -60,8 +59,8 @@ def final_model(
     seed: int,
     strategy: str,
 ) -> FinalModel:
-    """The ensemble when it beats the best trial out of fold, else the best trial refitted;
-    then temperature-scaled where that improves the out-of-fold score."""
+    """The ensemble when it beats the best trial out of fold, else the best trial (or its
+    stand-in); then temperature-scaled where that improves the out-of-fold score."""
     ensemble = _fit_ensemble(study, run, best, profile, X, y, seed, strategy)
     if ensemble is None:
         trial = run.stand_in(study, best)
@@ -109,7 +108,7 @@ def _fit_ensemble(
     oof = run.objective.oof
     # A network's score is on the holdout its early stopping watched: optimistic, so no
     # rival to out-of-fold scores. A trial of an earlier run, cross-validated, is one.
-    watched = get_family(trial_family(best)).fidelity == "epochs"
+    watched = run.holdout_scored(best)
     rival = None if best.number in oof.items or watched else best.value
     chosen = choose_ensemble(oof, y, classes, rival, seed)
     if chosen is None:

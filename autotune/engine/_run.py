@@ -113,14 +113,15 @@ class Run:
         oof = self.objective.oof
         members = sum(self.member_seconds(n) for n in oof.best(ENSEMBLE_MEMBERS))
         best = self.member_seconds(self.best.number, self.best.user_attrs.get("fit_time", 0.0))
-        if self._holdout_scored(self.best) and oof.models:
+        if self.holdout_scored(self.best) and oof.models:
             # a network's refit is not worth stopping the search early: if it does not
             # fit in the end, a trial with kept fold models stands in (``stand_in``)
             best = min(best, min(self.member_seconds(n) for n in oof.models))
         slack = 0.0 if self.deadline is None else BUDGET_SLACK * (self.deadline - self.started)
         return max(best, members) + 0.5 + slack
 
-    def _holdout_scored(self, trial: FrozenTrial) -> bool:
+    def holdout_scored(self, trial: FrozenTrial) -> bool:
+        """Whether a trial's score is a network's, on the holdout its early stopping watched."""
         family = self.objective.families.get(trial_family(trial) or "")
         return family is not None and family.fidelity == "epochs"
 
@@ -129,7 +130,7 @@ class Run:
         scored on a holdout, refitting it would overrun the deadline, and the best trial
         with kept fold models can take its place at once."""
         oof = self.objective.oof
-        if self.deadline is None or not oof.models or not self._holdout_scored(best):
+        if self.deadline is None or not oof.models or not self.holdout_scored(best):
             return best
         fit_time = best.user_attrs.get("fit_time", 0.0)
         if time.monotonic() + self.member_seconds(best.number, fit_time) <= self.deadline:
