@@ -136,6 +136,9 @@ class Objective:
         self.stats: dict[str, FamilyStats] = {name: FamilyStats() for name in self.families}
         self.classes = np.asarray(profile.classes, dtype=object)
         self.oof = OutOfFold(metric)
+        #: The best network of the run, trained on the first fold's rows, with its score:
+        #: early stopping chose its epochs on the rest, so it is a final model as it is.
+        self.holdout_best: tuple[int, float, Pipeline] | None = None
         self._cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
         self._preps: dict[tuple[str, int], Any] = {}
         self._lock = threading.Lock()
@@ -282,6 +285,10 @@ class Objective:
         trial.set_user_attr("fit_time", float(np.mean(fit_times)))
         trial.set_user_attr("secondary", self._secondary(done, predictions))
         value = float(np.mean(fold_scores))
+        best = self.holdout_best
+        keep = epochs and self.bag_folds != 0 and bool(models)
+        if keep and (best is None or self.metric.better(value, best[1])):
+            self.holdout_best = (trial.number, value, self._fold_pipeline(family, 0, models[0]))
         if not epochs and not family.self_saving and len(done) == len(splits):
             self.oof.add(
                 trial.number,

@@ -143,11 +143,17 @@ class Run:
         than refitted: always on small data (the refit would make the same bag), else when
         saving the bag is quicker than refitting on all rows and saving that."""
         oof = self.objective.oof
+        if self._kept_network(number) is not None:
+            return True
         if number not in oof.models:
             return False
         bag = oof.save_seconds(number)
         refit = self._refit_seconds(oof.fit_times[number]) + bag / len(oof.models[number])
         return self.bagging or bag <= refit
+
+    def _kept_network(self, number: int) -> Any:
+        kept = self.objective.holdout_best
+        return kept[2] if kept is not None and kept[0] == number else None
 
     def member_seconds(self, number: int, fit_time: float | None = None) -> float:
         """The expected time to add a trial to the final model."""
@@ -179,6 +185,9 @@ class Run:
         fitted before it)."""
         profile = self.objective.profile
         family = get_family(trial.params[FAMILY_PARAM])
+        network = self._kept_network(trial.number)
+        if network is not None:
+            return family, network
         if self.uses_kept_models(trial.number):
             models = self.objective.oof.models[trial.number]
             bag = EnsembleModel(

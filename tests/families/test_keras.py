@@ -328,6 +328,21 @@ def test_gradient_strategy_tunes_keras_with_hypergradient(tmp_path, classificati
     assert "keras.schedule" not in result.best_trial_.params
 
 
+def test_the_best_network_is_the_final_model_as_trained_without_a_refit(
+    tmp_path, classification
+) -> None:
+    X, y = classification
+    url = f"sqlite:///{tmp_path}/n.db"
+    result = autotune.auto_tune(X, y, families=["keras"], n_trials=2, storage=url, show=False)
+    assert result.final_ == {"kind": "trial", "trial": result.best_trial_.number, "bagged": False}
+    network = result.model_.steps[-1][1]
+    # the trial's own network: early stopping watched its holdout (a refit has none)
+    assert network.history_["val_loss"]
+    assert network.n_epochs_ == result.best_trial_.user_attrs["epochs"]
+    loaded = autotune.load(result.study.study_name, url)
+    np.testing.assert_allclose(loaded.predict_proba(X), result.predict_proba(X), atol=1e-5)
+
+
 def test_trained_graphs_are_freed_with_the_estimator(classification) -> None:
     # Traced train steps (their gradient all-reduce) and swish register custom gradients in
     # TensorFlow's global table, which would keep every trial's graph alive in a study.
