@@ -60,3 +60,33 @@ def test_a_family_stopped_at_its_early_looks_is_costed_from_them():
     assert stats.expected_fold_time() == pytest.approx(HALVING_RATE * 0.3)
     stats.fold_times.append(2.0)
     assert stats.expected_fold_time() == 2.0
+
+
+def test_an_unmeasured_family_gets_its_early_look_when_a_third_of_the_guess_fits():
+    import time
+
+    import optuna
+
+    from autotune.data import profile_data
+    from autotune.engine import Objective, encode_target, make_splits
+    from autotune.families import get_family
+    from autotune.metrics import get_metric
+    from tests.conftest import make_mixed
+
+    X, y = make_mixed(n=300)
+    frame, target, profile = profile_data(X, y)
+    codes = encode_target(target, profile)
+    families = [get_family("linear"), get_family("rf")]
+    splits = make_splits(profile, codes, 3, seed=0)
+    metric = get_metric("roc_auc", profile.task)
+    objective = Objective(frame, codes, profile, families, metric, [], splits, seed=0)
+    objective.early_looks = True
+    objective.stats["linear"].fold_times.append(3.0)  # the slowest family measured so far
+    objective.stats["linear"].n_ok = 1
+    # the cautious guess for a whole first fold of rf is 3 x 3 s = 9 s, more than is left;
+    # its look, a third of that, fits: rf is measured instead of never tried
+    objective.deadline = time.monotonic() + 5.0
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"family": "rf"})
+    study.optimize(objective, n_trials=1, catch=())
+    assert len(objective.stats["rf"].look_times) == 1

@@ -240,19 +240,14 @@ class Objective:
         for fold, (train, valid) in enumerate(splits):
             expected = max(fit_times) if fit_times else self._first_fold_estimate(stats)
             look = fold == 0 and self.early_looks and not epochs
-            if look and expected is not None:
-                expected *= 1 + 1 / HALVING_RATE  # the look trains on a third as much
+            if look:
+                self._look_in_time(trial, family, params, stats, expected)
+                expected = stats.expected_fold_time()
             if fold_scores and self._first_past_deadline(expected):
                 # The run's first model: score it on the folds done rather than overrun.
                 trial.set_user_attr("folds", f"{fold} of {len(splits)}: time budget reached")
                 break
-            try:
-                self._check_time(expected)
-            except DeadlineReached:
-                trial.set_user_attr("stopped", "time budget reached")
-                raise optuna.TrialPruned("time budget reached") from None
-            if look:
-                self._early_look(trial, family, params)
+            self._in_time(trial, expected)
             X_train, X_valid = self._fold_data(family.preprocessing, fold)
             y_valid = self.y[valid]
             context = FitContext(
@@ -314,6 +309,30 @@ class Objective:
             warnings.simplefilter("ignore")
             family.fit(model, X_train, y_train, context)
             return model, predict_scores(model, context.X_valid, self.profile)
+
+    def _in_time(self, trial: optuna.Trial, expected: float | None) -> None:
+        try:
+            self._check_time(expected)
+        except DeadlineReached:
+            trial.set_user_attr("stopped", "time budget reached")
+            raise optuna.TrialPruned("time budget reached") from None
+
+    def _look_in_time(
+        self,
+        trial: optuna.Trial,
+        family: ModelFamily,
+        params: dict[str, Any],
+        stats: FamilyStats,
+        expected: float | None,
+    ) -> None:
+        """Take the early look if it ends in time: for a family not measured yet, the
+        look (a third of a fold) is allowed what the cautious guess gives a whole fold
+        divided by three; then the look itself measures the family."""
+        if expected is not None:
+            known = stats.expected_fold_time() is not None
+            expected = expected * (1 + 1 / HALVING_RATE) if known else expected / HALVING_RATE
+        self._in_time(trial, expected)
+        self._early_look(trial, family, params)
 
     def _early_look(self, trial: optuna.Trial, family: ModelFamily, params: dict[str, Any]) -> None:
         """Train on the first fold with a third of the family's resource (its iterations or
