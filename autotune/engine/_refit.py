@@ -26,6 +26,7 @@ from autotune.families import (
 )
 
 __all__ = [
+    "bag_of",
     "build_final_model",
     "family_params",
     "fit_bagged_model",
@@ -110,11 +111,16 @@ def fit_bagged_model(
         members.append(model)
         if past_deadline(deadline, members, time.monotonic() - started):
             break
-    weights = [1.0 / len(members)] * len(members)
+    return family, bag_of(members, profile, X)
+
+
+def bag_of(models: Sequence[Any], profile: DataProfile, X: pd.DataFrame) -> EnsembleModel:
+    """The plain average of fitted models that take raw data."""
+    weights = [1.0 / len(models)] * len(models)
     bag = EnsembleModel(
-        members, weights, regression=profile.task == "regression", n_classes=profile.n_classes
+        list(models), weights, regression=profile.task == "regression", n_classes=profile.n_classes
     )
-    return family, bag.fit(X)
+    return bag.fit(X)
 
 
 def past_deadline(deadline: float | None, models: Sequence[Any], next_fit: float = 0.0) -> bool:

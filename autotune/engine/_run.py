@@ -16,11 +16,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from autotune.data import DataProfile
 from autotune.engine._cv import make_splits
-from autotune.engine._ensemble import EnsembleModel
 from autotune.engine._events import Listener, TrialReport
 from autotune.engine._objective import FAMILY_PARAM, Objective
 from autotune.engine._pruning import first_prune_step
-from autotune.engine._refit import fit_bagged_model, fit_final_model, trial_family
+from autotune.engine._refit import bag_of, fit_bagged_model, fit_final_model, trial_family
 from autotune.engine._samplers import make_pruner, make_sampler
 from autotune.exceptions import AutotuneWarning
 from autotune.families import ModelFamily, get_family
@@ -189,14 +188,7 @@ class Run:
         if network is not None:
             return family, network
         if self.uses_kept_models(trial.number):
-            models = self.objective.oof.models[trial.number]
-            bag = EnsembleModel(
-                models,
-                [1.0 / len(models)] * len(models),
-                regression=profile.task == "regression",
-                n_classes=profile.n_classes,
-            )
-            return family, bag.fit(X)
+            return family, bag_of(self.objective.oof.models[trial.number], profile, X)
         deadline = None if self.deadline is None else self.deadline - reserve
         if self.bagging and not family.self_saving:
             splits = self.objective.splits[: self.n_splits]
