@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import math
+import pickle
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
-from sklearn.base import clone
 from sklearn.pipeline import Pipeline
-from threadpoolctl import threadpool_limits
 
 from autotune.data import DataProfile, coerce_frame
 from autotune.engine._ensemble import OutOfFold
+from autotune.engine._fit import fit_predict
+from autotune.engine._parallel import FoldPool
 from autotune.engine._pruning import HALVING_RATE, WILCOXON_MIN_STEPS, halving_prunes
 from autotune.families import FitContext, ModelFamily, Space
 from autotune.families._preprocess import SchemaAdapter, make_preprocessor
@@ -30,26 +34,15 @@ __all__ = [
     "LOOK_KEY",
     "FamilyStats",
     "Objective",
-    "fit_threads",
-    "predict_scores",
 ]
 
 FAMILY_PARAM = "family"
+#: A fold's fitted model, its prediction of the validation rows and the seconds they took.
+FoldFit = tuple[Any, np.ndarray, float]
 #: The user attribute that holds a trial's early-look score (see ``Objective``).
 LOOK_KEY = "early_look"
 #: After this many failures without a single success, a family is dropped from the study.
 MAX_FAILURES = 3
-#: Up to this many rows, models fit and predict on one thread (OpenMP and BLAS).
-SERIAL_ROWS = 10_000
-
-
-def fit_threads(profile: DataProfile) -> contextlib.AbstractContextManager[Any]:
-    """One thread on small data: there, starting and synchronising threads costs more than
-    it saves, and spinning OpenMP threads slow a fit tenfold when other processes share
-    the cores."""
-    if profile.n_rows <= SERIAL_ROWS:
-        return threadpool_limits(1)
-    return contextlib.nullcontext()
 
 
 @dataclass
@@ -71,21 +64,21 @@ class FamilyStats:
         return None
 
 
+class FoldScorer:
+    """Scores a prediction of one fold's validation rows in the study's metric. A class
+    rather than a closure, so that it travels to a fold worker without the objective."""
+
+    def __init__(self, metric: Metric, y_valid: np.ndarray, classes: np.ndarray) -> None:
+        self.metric = metric
+        self.y_valid = y_valid
+        self.classes = classes
+
+    def __call__(self, prediction: np.ndarray) -> float:
+        return float(self.metric.score(self.y_valid, prediction, self.classes))
+
+
 class DeadlineReached(Exception):
     """Raised inside a trial when its next fold would overrun the time budget."""
-
-
-def predict_scores(model: Any, X: Any, profile: DataProfile) -> np.ndarray:
-    """Class probabilities aligned to all classes, or regression values."""
-    if profile.task == "regression":
-        return np.asarray(model.predict(X), dtype=float).ravel()
-    proba = np.asarray(model.predict_proba(X), dtype=float)
-    seen = np.asarray(getattr(model, "classes_", np.arange(proba.shape[1])), dtype=int)
-    if proba.shape[1] == profile.n_classes and np.array_equal(seen, np.arange(len(seen))):
-        return proba
-    full = np.zeros((proba.shape[0], profile.n_classes))
-    full[:, seen] = proba
-    return full
 
 
 class Objective:
@@ -96,7 +89,9 @@ class Objective:
     families decides whether it goes on. Preprocessing is fitted once per fold and kind,
     then reused by every trial that needs it, because it does not depend on the
     hyperparameters. The models of the first ``bag_folds`` folds of the best trials are
-    kept (see ``OutOfFold``), so that the final model need not refit them.
+    kept (see ``OutOfFold``), so that the final model need not refit them. With a
+    ``pool``, the folds of families scored by folds are fitted side by side in its worker
+    processes, reported in fold order as they finish.
     """
 
     def __init__(
@@ -117,6 +112,7 @@ class Objective:
         first_prune_step: int = WILCOXON_MIN_STEPS,
         early_looks: bool = False,
         bag_folds: int | None = None,
+        pool: FoldPool | None = None,
     ) -> None:
         self.X = coerce_frame(X, profile.schema)
         self.y = y
@@ -133,6 +129,9 @@ class Objective:
         self.first_prune_step = first_prune_step
         self.early_looks = early_looks
         self.bag_folds = bag_folds
+        self.pool = pool
+        #: Why the pool was given up, once it failed; the run reports it.
+        self.pool_error: str | None = None
         self.stats: dict[str, FamilyStats] = {name: FamilyStats() for name in self.families}
         self.classes = np.asarray(profile.classes, dtype=object)
         self.oof = OutOfFold(metric)
@@ -237,44 +236,28 @@ class Objective:
         predictions: list[np.ndarray] = []
         fit_times: list[float] = []
         models: list[Any] = []
-        for fold, (train, valid) in enumerate(splits):
-            expected = max(fit_times) if fit_times else self._first_fold_estimate(stats)
-            look = fold == 0 and self.early_looks and not epochs
-            if look:
-                self._look_in_time(trial, family, params, stats, expected)
-                expected = stats.expected_fold_time()
-            if fold_scores and self._first_past_deadline(expected):
-                # The run's first model: score it on the folds done rather than overrun.
-                trial.set_user_attr("folds", f"{fold} of {len(splits)}: time budget reached")
-                break
-            self._in_time(trial, expected)
-            X_train, X_valid = self._fold_data(family.preprocessing, fold)
-            y_valid = self.y[valid]
-            context = FitContext(
-                X_valid=X_valid,
-                y_valid=y_valid,
-                score=lambda p, y_valid=y_valid: self.metric.score(y_valid, p, self.classes),
-                trial=trial if epochs else None,
-                deadline=self.deadline,
-                seed=self.seed,
-                n_classes=self.profile.n_classes,
-            )
-            started = time.monotonic()
-            model, prediction = self._fit_predict(family, params, X_train, self.y[train], context)
-            models.append(model)
-            fit_times.append(time.monotonic() - started)
-            stats.fold_times.append(fit_times[-1])
-            score = self.metric.score(y_valid, prediction, self.classes)
-            if not math.isfinite(score):
-                raise ValueError(f"the {self.metric.name} of fold {fold} is not finite ({score})")
-            fold_scores.append(score)
-            predictions.append(prediction)
-            if epochs:
-                continue
-            trial.report(score, fold)
-            if self.first_prune_step <= fold + 1 < len(splits) and trial.should_prune():
-                trial.set_user_attr("fit_time", float(np.mean(fit_times)))
-                raise optuna.TrialPruned(f"pruned after fold {fold}")
+        if self.pool is not None and not epochs and not self.early_looks:
+            fits = self._parallel_fits(trial, family, params, stats, len(splits))
+        else:
+            fits = self._serial_fits(trial, family, params, stats, len(splits), epochs)
+        with contextlib.closing(fits):
+            for fold, model, prediction, seconds in fits:
+                models.append(model)
+                fit_times.append(seconds)
+                stats.fold_times.append(seconds)
+                score = self.metric.score(self.y[splits[fold][1]], prediction, self.classes)
+                if not math.isfinite(score):
+                    raise ValueError(
+                        f"the {self.metric.name} of fold {fold} is not finite ({score})"
+                    )
+                fold_scores.append(score)
+                predictions.append(prediction)
+                if epochs:
+                    continue
+                trial.report(score, fold)
+                if self.first_prune_step <= fold + 1 < len(splits) and trial.should_prune():
+                    trial.set_user_attr("fit_time", float(np.mean(fit_times)))
+                    raise optuna.TrialPruned(f"pruned after fold {fold}")
         stats.n_ok += 1
         done = splits[: len(predictions)]
         trial.set_user_attr("fit_time", float(np.mean(fit_times)))
@@ -294,21 +277,117 @@ class Objective:
             )
         return value
 
-    def _fit_predict(
+    def _serial_fits(
         self,
+        trial: optuna.Trial,
         family: ModelFamily,
         params: dict[str, Any],
-        X_train: np.ndarray,
-        y_train: np.ndarray,
-        context: FitContext,
-    ) -> tuple[Any, np.ndarray]:
-        """Fit a fresh model of the configuration; return it and its prediction of
-        ``context.X_valid``."""
-        model = clone(family.build(params, self.profile, self.seed))
-        with warnings.catch_warnings(), fit_threads(self.profile):
-            warnings.simplefilter("ignore")
-            family.fit(model, X_train, y_train, context)
-            return model, predict_scores(model, context.X_valid, self.profile)
+        stats: FamilyStats,
+        n_folds: int,
+        epochs: bool,
+    ) -> Iterator[tuple[int, Any, np.ndarray, float]]:
+        """Fit the folds one after another in this process, each only if it ends in time."""
+        fit_times: list[float] = []
+        for fold in range(n_folds):
+            expected = max(fit_times) if fit_times else self._first_fold_estimate(stats)
+            if fold == 0 and self.early_looks and not epochs:
+                self._look_in_time(trial, family, params, stats, expected)
+                expected = stats.expected_fold_time()
+            if fit_times and self._first_past_deadline(expected):
+                # The run's first model: score it on the folds done rather than overrun.
+                trial.set_user_attr("folds", f"{fold} of {n_folds}: time budget reached")
+                return
+            self._in_time(trial, expected)
+            X_train, y_train, context = self._fold_inputs(family, fold, trial if epochs else None)
+            model, prediction, seconds = fit_predict(
+                family, params, self.profile, self.seed, X_train, y_train, context
+            )
+            fit_times.append(seconds)
+            yield fold, model, prediction, seconds
+
+    def _parallel_fits(
+        self,
+        trial: optuna.Trial,
+        family: ModelFamily,
+        params: dict[str, Any],
+        stats: FamilyStats,
+        n_folds: int,
+    ) -> Iterator[tuple[int, Any, np.ndarray, float]]:
+        """Fit the folds in the pool, as many at once as it has workers, and yield them in
+        fold order; a fold starts only if it ends in time. Folds not yet started when the
+        trial stops (pruned, failed) are cancelled."""
+        pending: deque[tuple[int, Future[FoldFit]]] = deque()
+        fit_times: list[float] = []
+        n_workers = self.pool.n_workers if self.pool is not None else 1
+        try:
+            for fold in range(n_folds):
+                if len(pending) >= n_workers:
+                    done, future = pending.popleft()
+                    result = self._result(done, future, family, params)
+                    fit_times.append(result[2])
+                    yield (done, *result)
+                expected = max(fit_times) if fit_times else self._first_fold_estimate(stats)
+                if fit_times and self._first_past_deadline(expected):
+                    trial.set_user_attr("folds", f"{fold} of {n_folds}: time budget reached")
+                    break
+                self._in_time(trial, expected)
+                pending.append((fold, self._submit(family, params, fold)))
+            while pending:
+                done, future = pending.popleft()
+                yield (done, *self._result(done, future, family, params))
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+    def _submit(self, family: ModelFamily, params: dict[str, Any], fold: int) -> Future[FoldFit]:
+        """Start a fold's fit in the pool, or once the pool has failed, fit it here."""
+        X_train, y_train, context = self._fold_inputs(family, fold, None)
+        if self.pool is not None:
+            try:
+                return self.pool.submit(
+                    family, params, self.profile, self.seed, X_train, y_train, context
+                )
+            except (BrokenProcessPool, pickle.PicklingError) as error:
+                self._give_up_pool(error)
+        future: Future[FoldFit] = Future()
+        future.set_result(
+            fit_predict(family, params, self.profile, self.seed, X_train, y_train, context)
+        )
+        return future
+
+    def _result(
+        self, fold: int, future: Future[FoldFit], family: ModelFamily, params: dict[str, Any]
+    ) -> FoldFit:
+        """A fold's fit from the pool. Should the pool itself fail (a worker killed, a
+        family that cannot be sent to it), the run goes on without it: the fold is fitted
+        here, and so are all later folds. Errors of the fit itself fail the trial."""
+        try:
+            return future.result()
+        except (BrokenProcessPool, pickle.PicklingError) as error:
+            self._give_up_pool(error)
+            return self._submit(family, params, fold).result()
+
+    def _give_up_pool(self, error: Exception) -> None:
+        self.pool = None
+        self.pool_error = f"{type(error).__name__}: {error}"
+
+    def _fold_inputs(
+        self, family: ModelFamily, fold: int, trial: optuna.Trial | None
+    ) -> tuple[np.ndarray, np.ndarray, FitContext]:
+        """A fold's preprocessed training data, its targets and its fit context."""
+        train, valid = self.splits[fold]
+        X_train, X_valid = self._fold_data(family.preprocessing, fold)
+        y_valid = self.y[valid]
+        context = FitContext(
+            X_valid=X_valid,
+            y_valid=y_valid,
+            score=FoldScorer(self.metric, y_valid, self.classes),
+            trial=trial,
+            deadline=self.deadline,
+            seed=self.seed,
+            n_classes=self.profile.n_classes,
+        )
+        return X_train, self.y[train], context
 
     def _in_time(self, trial: optuna.Trial, expected: float | None) -> None:
         try:
@@ -347,9 +426,10 @@ class Objective:
             rows = rows[: max(2, len(train) // HALVING_RATE)]
             X_train, y_train = X_train[rows], y_train[rows]
         context = FitContext(X_valid=X_valid, seed=self.seed, n_classes=self.profile.n_classes)
-        started = time.monotonic()
-        _, prediction = self._fit_predict(family, params, X_train, y_train, context)
-        self.stats[family.name].look_times.append(time.monotonic() - started)
+        _, prediction, seconds = fit_predict(
+            family, params, self.profile, self.seed, X_train, y_train, context
+        )
+        self.stats[family.name].look_times.append(seconds)
         score = self.metric.score(self.y[valid], prediction, self.classes)
         if not math.isfinite(score):
             raise optuna.TrialPruned("its early look scored no finite value")

@@ -16,12 +16,15 @@ import math
 from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+from scipy import stats
 
 __all__ = [
     "HALVING_RATE",
     "WILCOXON_MIN_STEPS",
+    "FoldWilcoxonPruner",
     "GroupedPruner",
     "first_prune_step",
     "halving_prunes",
@@ -93,6 +96,46 @@ def halving_prunes(score: float, others: Sequence[float], greater_is_better: boo
     return score < cutoff if greater_is_better else score > cutoff
 
 
+class FoldWilcoxonPruner(optuna.pruners.WilcoxonPruner):
+    """Optuna's ``WilcoxonPruner`` with SciPy's exact signed-rank distribution for any n.
+
+    Where a fold's score equals the best trial's (a fold AUC of 1.0 for both, say), the
+    paired differences hold a zero, and SciPy (1.15 and later) then computes the p-value of
+    up to 13 pairs by a generic permutation test: 0.3 s for 10 pairs and 2 s for 13 on
+    this project's machines, at every fold of every trial from the fifth on. The exact
+    null distribution takes about 1 ms and differs from it by a few hundredths of p. The
+    decision rule is Optuna's, line for line.
+    """
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        if not trial.intermediate_values:
+            return False
+        steps, values = np.array(list(trial.intermediate_values.items())).T
+        try:
+            best = study.best_trial
+        except ValueError:
+            return False
+        if not best.intermediate_values:
+            return False
+        best_steps, best_values = np.array(list(best.intermediate_values.items())).T
+        if not (np.isfinite(values).all() and np.isfinite(best_values).all()):
+            return False
+        _, mine, theirs = np.intersect1d(steps, best_steps, return_indices=True)
+        differences = values[mine] - best_values[theirs]
+        if len(differences) < max(2, self._n_startup_steps):
+            return False
+        maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        mean, best_mean = float(np.mean(values)), float(np.mean(best_values))
+        if (mean >= best_mean) if maximize else (mean <= best_mean):
+            return False  # Optuna's safety: never prune a trial whose mean is the best
+        method = "exact" if len(differences) <= 50 else "approx"
+        alternative = "less" if maximize else "greater"
+        p = stats.wilcoxon(
+            differences, alternative=alternative, zero_method="zsplit", method=method
+        ).pvalue
+        return bool(p < self._p_threshold)
+
+
 class GroupedPruner(optuna.pruners.BasePruner):
     """Routes each trial to the pruner of its family's fidelity.
 
@@ -104,9 +147,7 @@ class GroupedPruner(optuna.pruners.BasePruner):
     def __init__(self, fidelities: Mapping[str, str], n_repeats: int = 1) -> None:
         self.fidelities = dict(fidelities)
         self.n_repeats = n_repeats
-        self._folds = optuna.pruners.WilcoxonPruner(
-            p_threshold=p_threshold(n_repeats), n_startup_steps=2
-        )
+        self._folds = FoldWilcoxonPruner(p_threshold=p_threshold(n_repeats), n_startup_steps=2)
         self._epochs = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
 
     def _fidelity(self, trial: FrozenTrial) -> str:

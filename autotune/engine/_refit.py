@@ -16,7 +16,8 @@ from sklearn.pipeline import Pipeline
 from autotune.artifacts import estimated_save_seconds
 from autotune.data import DataProfile
 from autotune.engine._ensemble import EnsembleModel
-from autotune.engine._objective import FAMILY_PARAM, fit_threads
+from autotune.engine._fit import fit_threads
+from autotune.engine._objective import FAMILY_PARAM
 from autotune.families import (
     FitContext,
     ModelFamily,

@@ -18,6 +18,7 @@ from autotune.data import DataProfile
 from autotune.engine._cv import make_splits
 from autotune.engine._events import Listener, TrialReport
 from autotune.engine._objective import FAMILY_PARAM, Objective
+from autotune.engine._parallel import FoldPool, fold_workers
 from autotune.engine._pruning import first_prune_step
 from autotune.engine._refit import bag_of, fit_bagged_model, fit_final_model, trial_family
 from autotune.engine._samplers import make_pruner, make_sampler
@@ -88,6 +89,7 @@ class Run:
         self.by_family: dict[str, int] = {}
         self.best: FrozenTrial | None = None
         self.n_time_prunes = 0
+        self.pool_error_announced = False
 
     def seed_from(self, trials: Sequence[FrozenTrial]) -> None:
         for trial in trials:
@@ -229,6 +231,12 @@ class Run:
                     counts_by_family=dict(self.by_family),
                 )
             )
+        if self.objective.pool_error and not self.pool_error_announced:
+            self.pool_error_announced = True
+            self.listener.on_message(
+                f"fitting folds one at a time from now on: the fold processes failed "
+                f"({self.objective.pool_error[:200]})"
+            )
         dropped = [(name, s.dropped) for name, s in self.objective.stats.items() if s.dropped]
         for name, reason in dropped:
             if not self.objective.stats[name].announced:
@@ -285,8 +293,13 @@ def make_run(
     seed_offset: int = 0,
     extra_stop: Callable[[], bool] | None = None,
     keep_fold_models: bool = True,
+    fold_pool: bool = False,
 ) -> Run:
-    """Set up the objective and the run state for this process's share of a study."""
+    """Set up the objective and the run state for this process's share of a study.
+
+    With ``fold_pool`` (a run that has the machine to itself), small data's folds are
+    fitted side by side in worker processes, one per usable core.
+    """
     strategy = meta.get("strategy", "auto")
     n_splits = int(meta["cv"]["n_splits"])
     with quiet_optuna():
@@ -301,6 +314,9 @@ def make_run(
         n_repeats = int(meta["cv"].get("n_repeats", 1))
         study.pruner = make_pruner({f.name: f.fidelity for f in families}, n_repeats)
     splits = make_splits(profile, y_encoded, n_splits, int(meta["cv"]["seed"]), n_repeats)
+    n_workers = fold_workers(profile, len(splits)) if fold_pool else 1
+    if n_workers > 1:
+        listener.on_message(f"fitting folds in {n_workers} processes side by side")
     objective = Objective(
         frame,
         y_encoded,
@@ -317,6 +333,7 @@ def make_run(
         early_looks=first_prune_step(n_splits, n_repeats) >= len(splits),
         # the first repeat's folds: each row predicted once
         bag_folds=n_splits if keep_fold_models else 0,
+        pool=FoldPool(n_workers) if n_workers > 1 else None,
     )
     run = Run(
         objective,

@@ -200,6 +200,7 @@ def tune(
         started=started,
         timeout=timeout,
         n_trials=n_trials if n_jobs == 1 else quota(n_trials, n_jobs, 0),
+        fold_pool=n_jobs == 1,
     )
     earlier = study.get_trials(deepcopy=False)
     if resumed:

@@ -1,0 +1,66 @@
+"""The fold-wise Wilcoxon pruner: Optuna's decisions, SciPy's exact distribution."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+from scipy import stats
+
+from autotune.engine._pruning import FoldWilcoxonPruner
+
+
+def _study(direction: str, best: np.ndarray, current: np.ndarray) -> optuna.Study:
+    study = optuna.create_study(direction=direction)
+    study.add_trial(
+        create_trial(
+            value=float(np.mean(best)),
+            intermediate_values=dict(enumerate(best.tolist())),
+            state=TrialState.COMPLETE,
+        )
+    )
+    study.add_trial(
+        create_trial(
+            intermediate_values=dict(enumerate(current.tolist())), state=TrialState.RUNNING
+        )
+    )
+    return study
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_decides_as_optunas_pruner_where_there_are_no_ties(direction) -> None:
+    rng = np.random.default_rng(0)
+    ours = FoldWilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+    theirs = optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
+    decisions = []
+    for _ in range(60):
+        n = int(rng.integers(2, 15))
+        best = rng.normal(0.8, 0.05, 15)
+        current = best[:n] + rng.normal(rng.normal(0, 0.02), 0.02, n)
+        study = _study(direction, best, current)
+        trial = study.trials[-1]
+        decisions.append(ours.prune(study, trial))
+        assert decisions[-1] == theirs.prune(study, trial)
+    assert 0 < sum(decisions) < len(decisions)  # both outcomes were exercised
+
+
+def test_with_a_tied_fold_uses_the_exact_distribution() -> None:
+    best = np.array([0.99, 1.0, 0.98, 1.0, 0.97, 0.99, 1.0, 0.98, 0.99, 1.0, 0.96, 0.99])
+    worse = best - np.array([0.01, 0, 0.02, 0.01, 0.02, 0.01, 0, 0.03, 0.01, 0.02, 0.01, 0.02])
+    study = _study("maximize", best, worse)
+    differences = worse - best
+    exact = stats.wilcoxon(differences, alternative="less", zero_method="zsplit", method="exact")
+    assert exact.pvalue < 0.1
+    assert FoldWilcoxonPruner(p_threshold=0.1).prune(study, study.trials[-1])
+    # a trial as good as the best on average is never pruned (Optuna's safety rule)
+    level = _study("maximize", best, best[::-1])
+    assert not FoldWilcoxonPruner(p_threshold=0.1).prune(level, level.trials[-1])
+
+
+def test_does_not_prune_without_a_best_trial_or_finite_values() -> None:
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(create_trial(intermediate_values={0: 0.5, 1: 0.4}, state=TrialState.RUNNING))
+    assert not FoldWilcoxonPruner().prune(study, study.trials[-1])
+    nan = _study("maximize", np.full(6, 0.9), np.array([0.1, np.nan, 0.1, 0.1, 0.1, 0.1]))
+    assert not FoldWilcoxonPruner().prune(nan, nan.trials[-1])
