@@ -41,6 +41,9 @@ FAMILY_PARAM = "family"
 FoldFit = tuple[Any, np.ndarray, float]
 #: The user attribute that holds a trial's early-look score (see ``Objective``).
 LOOK_KEY = "early_look"
+#: A family whose folds fit faster than this fits them in the tuning process, even with a
+#: pool: sending the data and the model to a worker and back costs a few milliseconds.
+POOL_MIN_FOLD_SECONDS = 0.05
 #: After this many failures without a single success, a family is dropped from the study.
 MAX_FAILURES = 3
 
@@ -236,7 +239,7 @@ class Objective:
         predictions: list[np.ndarray] = []
         fit_times: list[float] = []
         models: list[Any] = []
-        if self.pool is not None and not epochs and not self.early_looks:
+        if self._pooled(family, stats):
             fits = self._parallel_fits(trial, family, params, stats, len(splits))
         else:
             fits = self._serial_fits(trial, family, params, stats, len(splits), epochs)
@@ -276,6 +279,15 @@ class Objective:
                 [self._fold_pipeline(family, k, m) for k, m in enumerate(models[: self.bag_folds])],
             )
         return value
+
+    def _pooled(self, family: ModelFamily, stats: FamilyStats) -> bool:
+        """Whether the trial's folds go to the pool: not a network's (one holdout, trained
+        here), and not those of a family whose folds fit faster than a round trip to a
+        worker process costs."""
+        if self.pool is None or family.fidelity == "epochs" or self.early_looks:
+            return False
+        expected = stats.expected_fold_time()
+        return expected is None or expected >= POOL_MIN_FOLD_SECONDS
 
     def _serial_fits(
         self,
