@@ -10,7 +10,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -327,7 +327,7 @@ class Objective:
     ) -> Iterator[tuple[int, Any, np.ndarray, float]]:
         """Fit the folds in the pool, as many at once as it has workers, and yield them in
         fold order; a fold starts only if it ends in time. Folds not yet started when the
-        trial stops (pruned, failed) are cancelled."""
+        trial stops (pruned, failed) are dropped."""
         pending: deque[tuple[int, Future[FoldFit]]] = deque()
         fit_times: list[float] = []
         n_workers = self.pool.n_workers if self.pool is not None else 1
@@ -348,8 +348,11 @@ class Objective:
                 done, future = pending.popleft()
                 yield (done, *self._result(done, future, family, params))
         finally:
+            # Folds not started are dropped; those running are waited for, so that the next
+            # trial, and the final model at the deadline, find every worker free.
             for _, future in pending:
                 future.cancel()
+            wait([future for _, future in pending])
 
     def _submit(self, family: ModelFamily, params: dict[str, Any], fold: int) -> Future[FoldFit]:
         """Start a fold's fit in the pool, or once the pool has failed, fit it here."""
