@@ -24,7 +24,7 @@ from autotune.engine._ensemble import (
     holds_out,
     select_ensemble,
 )
-from autotune.engine._refit import fit_bagged_model
+from autotune.engine._refit import affordable, fit_bagged_model
 from autotune.metrics import get_metric
 
 
@@ -182,6 +182,16 @@ def test_save_time_is_estimated_from_the_trees_a_final_model_holds(multiclass_da
     trees = boosted[-1].n_iter_ * len(np.unique(y)) + 7
     assert estimated_save_seconds([bag]) == pytest.approx(SAVE_SECONDS_PER_TREE * trees)
     assert estimated_save_seconds([StandardScaler().fit(X)]) == 0.0
+
+
+def test_kept_fold_models_are_cut_to_what_the_time_left_can_save(multiclass_data):
+    X, y = multiclass_data
+    forests = [RandomForestClassifier(n_estimators=100, random_state=k).fit(X, y) for k in range(5)]
+    one = estimated_save_seconds(forests[:1])
+    assert affordable(forests, None) == 5
+    assert affordable(forests, time.monotonic() + 100) == 5
+    assert affordable(forests, time.monotonic() + 2.5 * one) == 2
+    assert affordable(forests, time.monotonic() - 1) == 1  # a model is always kept
 
 
 def test_a_member_that_never_saw_a_rare_class_gives_it_no_probability():

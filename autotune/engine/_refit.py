@@ -27,6 +27,7 @@ from autotune.families import (
 )
 
 __all__ = [
+    "affordable",
     "bag_of",
     "build_final_model",
     "family_params",
@@ -122,6 +123,16 @@ def bag_of(models: Sequence[Any], profile: DataProfile, X: pd.DataFrame) -> Ense
         list(models), weights, regression=profile.task == "regression", n_classes=profile.n_classes
     )
     return bag.fit(X)
+
+
+def affordable(models: Sequence[Any], deadline: float | None) -> int:
+    """How many of ``models``, from the first, can be saved before the deadline (at least
+    one): a trial that became the best just before the deadline may hold more trees than
+    the time left can save, and then its bag takes fewer of its fold models."""
+    n = 1
+    while n < len(models) and not past_deadline(deadline, models[: n + 1]):
+        n += 1
+    return n
 
 
 def past_deadline(deadline: float | None, models: Sequence[Any], next_fit: float = 0.0) -> bool:

@@ -20,7 +20,13 @@ from autotune.engine._events import Listener, TrialReport
 from autotune.engine._objective import FAMILY_PARAM, Objective
 from autotune.engine._parallel import FoldPool, fold_workers
 from autotune.engine._pruning import first_prune_step
-from autotune.engine._refit import bag_of, fit_bagged_model, fit_final_model, trial_family
+from autotune.engine._refit import (
+    affordable,
+    bag_of,
+    fit_bagged_model,
+    fit_final_model,
+    trial_family,
+)
 from autotune.engine._samplers import make_pruner, make_sampler
 from autotune.exceptions import AutotuneWarning
 from autotune.families import ModelFamily, get_family
@@ -189,9 +195,10 @@ class Run:
         network = self._kept_network(trial.number)
         if network is not None:
             return family, network
-        if self.uses_kept_models(trial.number):
-            return family, bag_of(self.objective.oof.models[trial.number], profile, X)
         deadline = None if self.deadline is None else self.deadline - reserve
+        if self.uses_kept_models(trial.number):
+            models = self.objective.oof.models[trial.number]
+            return family, bag_of(models[: affordable(models, deadline)], profile, X)
         if self.bagging and not family.self_saving:
             splits = self.objective.splits[: self.n_splits]
             return fit_bagged_model(trial, profile, X, y, seed, splits, deadline, strategy)
