@@ -45,9 +45,8 @@ from compare import RESULTS, make_split
 
 from autotune import auto_tune
 from autotune.data import DataProfile, profile_data
-from autotune.engine import encode_target, family_params
+from autotune.engine import encode_target, family_params, predict_scores
 from autotune.engine._cv import choose_n_splits, make_splits
-from autotune.engine import predict_scores
 from autotune.families import get_family
 from autotune.families._portfolio import SMALL_ROWS
 from autotune.families._preprocess import make_pipeline_for

@@ -14,7 +14,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import autotune
-from autotune.artifacts import SAVE_SECONDS_PER_TREE, estimated_save_seconds
+from autotune.artifacts import (
+    SAVE_SECONDS_PER_BOOSTED_TREE,
+    SAVE_SECONDS_PER_MB,
+    SAVE_SECONDS_PER_TREE,
+    estimated_bytes,
+    estimated_save_seconds,
+)
 from autotune.data import profile_data
 from autotune.engine import encode_target, make_splits
 from autotune.engine._ensemble import (
@@ -179,8 +185,10 @@ def test_save_time_is_estimated_from_the_trees_a_final_model_holds(multiclass_da
     boosted.fit(X, y)
     forest = RandomForestClassifier(n_estimators=7).fit(X, y)
     bag = EnsembleModel([boosted, forest], [0.5, 0.5], regression=False, n_classes=3)
-    trees = boosted[-1].n_iter_ * len(np.unique(y)) + 7
-    assert estimated_save_seconds([bag]) == pytest.approx(SAVE_SECONDS_PER_TREE * trees)
+    boosted_trees = boosted[-1].n_iter_ * len(np.unique(y))
+    nodes = estimated_bytes(forest) / 1e6
+    expected = SAVE_SECONDS_PER_BOOSTED_TREE * boosted_trees + SAVE_SECONDS_PER_TREE * 7
+    assert estimated_save_seconds([bag]) == pytest.approx(expected + SAVE_SECONDS_PER_MB * nodes)
     assert estimated_save_seconds([StandardScaler().fit(X)]) == 0.0
 
 

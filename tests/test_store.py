@@ -242,3 +242,24 @@ def test_model_files_refuse_unknown_callables_but_not_sklearns_own(tmp_path):
     sio.dump(FunctionTransformer(functools.partial(os.getcwd)), foreign)
     with pytest.raises(StoreError, match="does not know to be safe"):
         _load_skops(foreign, None)
+
+
+def test_a_model_of_many_trees_saves_through_an_index_and_loads_the_same(tmp_path, binary_data):
+    import zipfile
+
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from skops.io import _persist
+
+    from autotune.artifacts import _dump, _IndexedZipFile, _linear_skops_save, _load_skops
+
+    X, y = binary_data
+    model = HistGradientBoostingClassifier(max_iter=60, early_stopping=False).fit(X, y)
+    with _linear_skops_save():
+        assert _persist.ZipFile is _IndexedZipFile  # skops opens its zip file by this name
+    assert _persist.ZipFile is zipfile.ZipFile  # and gets its own back afterwards
+    path = tmp_path / "many.skops"
+    _dump([model, model], path)
+    with zipfile.ZipFile(path) as written:  # every array once, each tree's arrays included
+        assert sum(name.endswith(".npy") for name in written.namelist()) >= 3 * 60
+    loaded = _load_skops(path, None)
+    np.testing.assert_array_equal(loaded[0].predict_proba(X), model.predict_proba(X))
