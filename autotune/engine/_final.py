@@ -115,7 +115,9 @@ def _fit_ensemble(
         return None
     weights, score, best_single = chosen
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    needed = sum(run.member_seconds(n) for n in weights)
+    # Members from kept fold models shrink to what the time left can save (``affordable``),
+    # down to one fold model each; only refits must fit in whole.
+    needed = sum(_least_seconds(run, n) for n in weights)
     if run.deadline is not None and time.monotonic() + needed > run.deadline:
         return None
     members: list[Any] = []
@@ -135,6 +137,8 @@ def _fit_ensemble(
     prediction = np.asarray(sum(weights[n] * oof.items[n][1] for n in kept))
     if len(kept) < len(order):
         score = run.metric.score(y, prediction, classes)
+        if len(kept) < 2 or not run.metric.better(score, best_single):
+            return None
     model = EnsembleModel(
         members,
         [weights[n] for n in kept],
@@ -148,6 +152,15 @@ def _fit_ensemble(
         "best_single": best_single,
     }
     return model, info, prediction
+
+
+def _least_seconds(run: Run, number: int) -> float:
+    """The least time adding a trial to the final model takes: the save of one of its kept
+    fold models, or its refit."""
+    models = run.objective.oof.models.get(number)
+    if models and run.uses_kept_models(number):
+        return estimated_save_seconds(models[:1])
+    return run.member_seconds(number)
 
 
 def save_family_bests(
