@@ -115,9 +115,7 @@ def _fit_ensemble(
         return None
     weights, score, best_single = chosen
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    # Members from kept fold models shrink to what the time left can save (``affordable``),
-    # down to one fold model each; only refits must fit in whole.
-    needed = sum(_least_seconds(run, n) for n in weights)
+    needed = sum(run.member_seconds(n) for n in weights)
     if run.deadline is not None and time.monotonic() + needed > run.deadline:
         return None
     members: list[Any] = []
@@ -152,15 +150,6 @@ def _fit_ensemble(
         "best_single": best_single,
     }
     return model, info, prediction
-
-
-def _least_seconds(run: Run, number: int) -> float:
-    """The least time adding a trial to the final model takes: the save of one of its kept
-    fold models, or its refit."""
-    models = run.objective.oof.models.get(number)
-    if models and run.uses_kept_models(number):
-        return estimated_save_seconds(models[:1])
-    return run.member_seconds(number)
 
 
 def save_family_bests(
