@@ -88,45 +88,54 @@ def estimated_save_seconds(models: Sequence[Any]) -> float:
     return sum(_save_seconds(model) for model in models)
 
 
-def _save_seconds(model: Any) -> float:
+def _leaves(model: Any) -> Iterator[Any]:
+    """The estimators a model is made of: a pipeline's last step, an ensemble's members."""
     if isinstance(model, Pipeline):
-        return _save_seconds(model.steps[-1][1])
-    if hasattr(model, "members"):  # an ensemble or a bag of fold models
-        return sum(_save_seconds(member) for member in model.members)
-    if hasattr(model, "_predictors"):  # histogram gradient boosting: one tree per class
-        return SAVE_SECONDS_PER_BOOSTED_TREE * _count_trees(model)
-    if _count_trees(model):
-        megabytes = estimated_bytes(model) / 1e6
-        return SAVE_SECONDS_PER_TREE * _count_trees(model) + SAVE_SECONDS_PER_MB * megabytes
-    return 0.0
+        yield from _leaves(model.steps[-1][1])
+    elif hasattr(model, "members"):  # an ensemble or a bag of fold models
+        for member in model.members:
+            yield from _leaves(member)
+    else:
+        yield model
+
+
+def _save_seconds(model: Any) -> float:
+    seconds = 0.0
+    for leaf in _leaves(model):
+        trees = _trees(leaf)
+        if hasattr(leaf, "_predictors"):
+            seconds += SAVE_SECONDS_PER_BOOSTED_TREE * trees
+        elif trees:
+            seconds += SAVE_SECONDS_PER_TREE * trees + SAVE_SECONDS_PER_MB * _bytes(leaf) / 1e6
+    return seconds
 
 
 def estimated_bytes(model: Any) -> int:
     """Roughly how much memory a fitted model holds: its trees' nodes, else its arrays
     (coefficients, support vectors, a neighbours model's training rows)."""
-    if isinstance(model, Pipeline):
-        return estimated_bytes(model.steps[-1][1])
-    if hasattr(model, "members"):
-        return sum(estimated_bytes(member) for member in model.members)
-    if hasattr(model, "_predictors"):
-        return sum(p.nodes.nbytes for trees in model._predictors for p in trees)
-    tree = getattr(model, "tree_", None)
+    return sum(_bytes(leaf) for leaf in _leaves(model))
+
+
+def _bytes(estimator: Any) -> int:
+    if hasattr(estimator, "_predictors"):
+        return sum(p.nodes.nbytes for trees in estimator._predictors for p in trees)
+    tree = getattr(estimator, "tree_", None)
     if tree is not None:
         return int(tree.value.nbytes + 64 * tree.node_count)
-    estimators = getattr(model, "estimators_", None)
+    estimators = getattr(estimator, "estimators_", None)
     if isinstance(estimators, list):
-        return sum(estimated_bytes(e) for e in estimators)
-    return sum(v.nbytes for v in vars(model).values() if isinstance(v, np.ndarray))
+        return sum(_bytes(e) for e in estimators)
+    return sum(v.nbytes for v in vars(estimator).values() if isinstance(v, np.ndarray))
 
 
 def _count_trees(model: Any) -> int:
-    if isinstance(model, Pipeline):
-        return _count_trees(model.steps[-1][1])
-    if hasattr(model, "members"):  # an ensemble or a bag of fold models
-        return sum(_count_trees(member) for member in model.members)
-    if hasattr(model, "_predictors"):  # histogram gradient boosting: one tree per class
-        return sum(len(trees) for trees in model._predictors)
-    estimators = getattr(model, "estimators_", None)
+    return sum(_trees(leaf) for leaf in _leaves(model))
+
+
+def _trees(estimator: Any) -> int:
+    if hasattr(estimator, "_predictors"):  # histogram gradient boosting: one tree per class
+        return sum(len(trees) for trees in estimator._predictors)
+    estimators = getattr(estimator, "estimators_", None)
     return len(estimators) if isinstance(estimators, list) else 0
 
 
