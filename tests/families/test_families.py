@@ -11,6 +11,7 @@ from autotune.data import profile_data
 from autotune.engine import encode_target, family_params, predict_scores
 from autotune.families import ModelFamily, Space, make_pipeline_for, registered_families
 from autotune.families._portfolio import PORTFOLIO, SMALL_ROWS, portfolio
+from autotune.families.hgb import CATEGORY_SPLITS
 from tests.conftest import make_mixed
 
 FAMILIES = sorted(registered_families())
@@ -116,7 +117,8 @@ def test_portfolio_points_are_clipped_into_a_small_datasets_space():
     trial = study.ask()
     family.suggest(Space(trial, "hgb"), profile)
     for key, value in point.items():  # every value lies in this data's ranges
-        assert trial.distributions[f"hgb.{key}"]._contains(value)
+        distribution = trial.distributions[f"hgb.{key}"]
+        assert distribution._contains(distribution.to_internal_repr(value))
     assert point["max_leaf_nodes"] == 15 and point["learning_rate"] == 0.3
     assert set(point) == {k.removeprefix("hgb.") for k in trial.params}
 
@@ -126,3 +128,27 @@ def test_the_portfolio_follows_the_size_of_the_data():
     large = profile_data(*make_mixed(n=SMALL_ROWS + 1))[2]
     assert portfolio("hgb", small) == PORTFOLIO["hgb"]["small"]
     assert portfolio("hgb", large) == PORTFOLIO["hgb"]["large"] != PORTFOLIO["hgb"]["small"]
+
+
+def test_hgb_tunes_how_categoricals_of_many_levels_are_split():
+    family = registered_families()["hgb"]
+    X, y = make_mixed(n=300)  # "colour" has 4 levels, "city" 30
+    profile = profile_data(X, y)[2]
+    point = family.starting_points(profile)[0]
+    assert point[CATEGORY_SPLITS] == "ordinal"  # what the portfolio opens with
+
+    def categorical_columns(choice: str) -> list[str]:
+        model = make_pipeline_for(
+            family.preprocessing,
+            family.build({**point, CATEGORY_SPLITS: choice}, profile, 0),
+            profile,
+        ).fit(profile_data(X, y)[0], encode_target(profile_data(X, y)[1], profile))
+        names = model.named_steps["prep"].get_feature_names_out()
+        return [
+            n.split("__")[-1] for n, c in zip(names, model[-1].is_categorical_, strict=True) if c
+        ]
+
+    assert categorical_columns("ordinal") == ["colour"]
+    assert categorical_columns("native") == ["colour", "city"]
+    few_levels = profile_data(X.drop(columns="city"), y)[2]
+    assert CATEGORY_SPLITS not in family.starting_points(few_levels)[0]
