@@ -60,9 +60,11 @@ def enqueue_starting_points(
     A family that opens searches (gradient boosting) goes first, else the cheapest, with
     its first ``OPENING_POINTS`` configurations: a run must end with a model, so its first
     trial is allowed to finish past the budget, and that trial should be both strong and
-    quick. The winners of similar earlier studies (``warm``) come right after the first,
-    because on similar data they are the best bets, and a short budget may not reach the
-    rest.
+    quick. Then every other family's first configuration comes before the opener's next:
+    on digits (10 classes) a third boosting configuration cost 19 s of a 60 s budget,
+    while the linear model's first took 0.5 s and joined the ensemble. The winners of
+    similar earlier studies (``warm``) come right after the first trial, because on
+    similar data they are the best bets, and a short budget may not reach the rest.
 
     Returns:
         How many of the warm configurations were newly queued.
@@ -73,6 +75,7 @@ def enqueue_starting_points(
         [(family.name, point) for point in family.starting_points(profile)] for family in ordered
     ]
     pairs, queues[0] = queues[0][:OPENING_POINTS], queues[0][OPENING_POINTS:]
+    queues.append(queues.pop(0))  # the opener has had its turns: the others go first
     for level in range(max((len(q) for q in queues), default=0)):
         pairs += [queue[level] for queue in queues if level < len(queue)]
     points = [
