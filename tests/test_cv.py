@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import optuna
+import pandas as pd
 
 from autotune.data import profile_data
 from autotune.engine import Objective, encode_target, make_splits
@@ -17,6 +18,18 @@ def test_repeats_on_small_data_only():
     small = profile_data(*make_mixed(n=300))[2]
     large = profile_data(*make_mixed(n=4000))[2]
     assert choose_n_repeats(small) == 3 and choose_n_repeats(large) == 1
+    assert choose_n_repeats(small, timeout=60) == 3
+
+
+def test_no_repeats_under_a_short_budget_or_for_costly_fits():
+    small = profile_data(*make_mixed(n=300))[2]
+    assert choose_n_repeats(small, timeout=10) == 1
+    rng = np.random.default_rng(0)
+    wide = pd.DataFrame(rng.normal(size=(1_000, 64)), columns=[f"p{i}" for i in range(64)])
+    ten_classes = pd.Series(rng.integers(0, 10, 1_000), name="digit")
+    assert choose_n_repeats(profile_data(wide, ten_classes)[2]) == 1
+    two_classes = pd.Series(rng.integers(0, 2, 1_000), name="flag")
+    assert choose_n_repeats(profile_data(wide, two_classes)[2]) == 3
 
 
 def test_repeated_splits_cover_every_row_once_per_repeat():

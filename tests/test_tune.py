@@ -24,6 +24,7 @@ from autotune.exceptions import (
 )
 from autotune.families import ModelFamily, register_family, registered_families
 from autotune.families._registry import _REGISTRY
+from autotune.store import read_meta
 from tests.conftest import make_mixed
 
 LEADERBOARD_COLUMNS = {"trial", "family", "state", "score", "duration"}
@@ -370,3 +371,11 @@ def test_every_family_gets_its_first_turn_before_the_openers_third(binary_data):
     order = [t.system_attrs["fixed_params"]["family"] for t in waiting]
     assert order[:OPENING_POINTS] == ["hgb"] * OPENING_POINTS
     assert order[OPENING_POINTS : OPENING_POINTS + 4] == ["linear", "rf", "knn", "hgb"]
+
+
+def test_a_short_budget_opens_with_the_cheaper_defaults(binary_data, storage):
+    X, y = binary_data
+    result = auto_tune(X, y, timeout=5, storage=storage, show=False)
+    first = min(result.study.trials, key=lambda t: t.number)
+    assert (first.params["hgb.learning_rate"], first.params["hgb.max_iter"]) == (0.1, 100)
+    assert read_meta(result.study)["cv"]["n_repeats"] == 1

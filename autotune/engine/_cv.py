@@ -9,6 +9,13 @@ from autotune.data import DataProfile
 
 __all__ = ["choose_n_repeats", "choose_n_splits", "make_splits"]
 
+#: Budgets below this many seconds score each trial on one round of folds and open with
+#: the cheaper of the opening configurations (see ``enqueue_starting_points``).
+SHORT_BUDGET = 30.0
+#: Rows x columns x trees per boosting iteration (classes) above which a fit is costly
+#: enough that the folds are not repeated.
+COSTLY_CELLS = 250_000
+
 
 def choose_n_splits(profile: DataProfile) -> int:
     """Five folds on small data, three on large data where each fit is costly."""
@@ -18,13 +25,21 @@ def choose_n_splits(profile: DataProfile) -> int:
     return max(2, n_splits)
 
 
-def choose_n_repeats(profile: DataProfile) -> int:
+def choose_n_repeats(profile: DataProfile, timeout: float | None = None) -> int:
     """How often the folds are repeated with another shuffle.
 
     On small data one K-fold score is noisy, and a long search then picks whichever
     configuration was luckiest on those folds. Repeating the folds averages that noise
-    away at a cost that small data can afford.
+    away at a cost that small data can afford. A short budget or costly fits leave room
+    for few trials, where that luck matters less than reaching the trials at all: on
+    digits (1,347 rows, 64 columns, 10 classes) the first boosting trial took 12 s of a
+    10 s budget with two repeats.
     """
+    if timeout is not None and timeout < SHORT_BUDGET:
+        return 1
+    per_iteration = profile.n_classes if profile.n_classes > 2 else 1
+    if profile.n_rows * profile.n_cols * per_iteration > COSTLY_CELLS:
+        return 1
     if profile.n_rows <= 1_000:
         return 3
     return 2 if profile.n_rows <= 3_000 else 1

@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from autotune.artifacts import save_model
 from autotune.data import DataProfile, profile_data
-from autotune.engine._cv import choose_n_repeats, choose_n_splits
+from autotune.engine._cv import SHORT_BUDGET, choose_n_repeats, choose_n_splits
 from autotune.engine._events import Listener, RunInfo
 from autotune.engine._final import final_model, save_family_bests
 from autotune.engine._refit import trial_family
@@ -169,7 +169,11 @@ def tune(
         "fingerprint": profile.fingerprint,
         "schema": profile.schema,
         "profile": profile.to_dict(),
-        "cv": {"n_splits": n_splits, "seed": int(seed), "n_repeats": choose_n_repeats(profile)},
+        "cv": {
+            "n_splits": n_splits,
+            "seed": int(seed),
+            "n_repeats": choose_n_repeats(profile, timeout),
+        },
         "strategy": strategy,
         "target_column": None if target.name is None else str(target.name),
     }
@@ -213,7 +217,8 @@ def tune(
         warm = None
         if not resumed:
             warm = warm_start(storage_obj, name, profile, chosen_metric, chosen, strategy)
-        added = enqueue_starting_points(study, chosen, profile, warm)
+        short = timeout is not None and timeout < SHORT_BUDGET
+        added = enqueue_starting_points(study, chosen, profile, warm, short_budget=short)
         if warm is not None and added:
             listener.on_message(
                 f"warm start: {added} configuration(s) from the most similar earlier "

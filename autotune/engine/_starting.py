@@ -54,6 +54,7 @@ def enqueue_starting_points(
     families: Sequence[ModelFamily],
     profile: DataProfile,
     warm: WarmStart | None = None,
+    short_budget: bool = False,
 ) -> int:
     """Queue each family's strong configurations, round-robin, once per study.
 
@@ -66,6 +67,10 @@ def enqueue_starting_points(
     similar earlier studies (``warm``) come right after the first trial, because on
     similar data they are the best bets, and a short budget may not reach the rest.
 
+    Under a ``short_budget`` the opener's two configurations swap: for gradient boosting
+    scikit-learn's defaults then open, which on 15,000 rows of 4 classes cost a third of
+    the portfolio's pick (5 s against 14 s), a pick that alone overran a 10 s budget.
+
     Returns:
         How many of the warm configurations were newly queued.
     """
@@ -75,6 +80,8 @@ def enqueue_starting_points(
         [(family.name, point) for point in family.starting_points(profile)] for family in ordered
     ]
     pairs, queues[0] = queues[0][:OPENING_POINTS], queues[0][OPENING_POINTS:]
+    if short_budget:
+        pairs.reverse()
     queues.append(queues.pop(0))  # the opener has had its turns: the others go first
     for level in range(max((len(q) for q in queues), default=0)):
         pairs += [queue[level] for queue in queues if level < len(queue)]
