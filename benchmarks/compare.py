@@ -12,7 +12,8 @@ downloaded. Install the extra first: ``pip install -e '.[bench]'``.
 Every run is a separate process (its own process group), so a crash, a hang or a memory
 blow-up of one system is recorded as that run's error and the benchmark goes on. A run
 still going at 3 x budget + 120 s is killed. ``wall_s`` is the time of the fit call alone;
-``peak_rss_mb`` is the peak resident memory of the run's process (imports included).
+``peak_rss_mb`` is the peak resident memory of the run's process and all the processes it
+started (fold workers), summed, sampled every 0.25 s, imports included.
 
     python benchmarks/compare.py --list-tasks                 # build every task, print shapes
     python benchmarks/compare.py --budget 10 --seeds 0 --task wine penguins
@@ -65,6 +66,7 @@ SEEDS = [0, 1, 2]
 TIE_TOLERANCE = 0.002  # relative difference of two mean scores below which they tie
 HIGHER_IS_BETTER = {"roc_auc"}
 FLAML_METRIC = {"roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "rmse"}
+MEMORY_SAMPLE_SECONDS = 0.25  # how often a run's memory (with its workers') is sampled
 THREADS_VARIABLE = "BENCH_THREADS"  # set by --threads, read by the runs
 PRELOAD = ["numpy", "pandas", "sklearn.ensemble", "sklearn.metrics", "optuna", "autotune", "flaml"]
 
@@ -169,6 +171,23 @@ def score(task: Task, model: Model, X: pd.DataFrame, y: pd.Series) -> float:
 # --- isolation: one process (group) per run ---
 
 
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, summed: a run's fold workers
+    hold data and models too, and a peak of the run's own process alone would miss them."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += process.memory_info().rss
+    return total / 2**20
+
+
 def _peak_rss_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -247,9 +266,13 @@ def _supervise(
     process.start()
     writer.close()
     outcome = None
-    if reader.poll(limit):
-        with contextlib.suppress(EOFError):  # the process died before it could answer
-            outcome = reader.recv()
+    peak_tree = 0.0
+    while (left := started + limit - time.perf_counter()) > 0:
+        if reader.poll(min(MEMORY_SAMPLE_SECONDS, left)):
+            with contextlib.suppress(EOFError):  # the process died before it could answer
+                outcome = reader.recv()
+            break
+        peak_tree = max(peak_tree, _tree_rss_mb(process.pid))
     elapsed = time.perf_counter() - started
     process.join(timeout=10 if outcome is not None else 0)
     _kill_group(process.pid)
@@ -259,6 +282,7 @@ def _supervise(
         cause = f"killed after {limit:.0f} s" if elapsed >= limit else "process died"
         error = f"{cause} (exit code {process.exitcode})"
         outcome = {"score": np.nan, "wall_s": elapsed, "peak_rss_mb": np.nan, "error": error}
+    outcome["peak_rss_mb"] = float(np.nanmax([outcome["peak_rss_mb"], peak_tree]))
     return outcome
 
 
