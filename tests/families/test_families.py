@@ -152,3 +152,33 @@ def test_hgb_tunes_how_categoricals_of_many_levels_are_split():
     assert categorical_columns("native") == ["colour", "city"]
     few_levels = profile_data(X.drop(columns="city"), y)[2]
     assert CATEGORY_SPLITS not in family.starting_points(few_levels)[0]
+
+
+def test_svm_multiclass_probabilities_beat_one_vs_rest_sigmoids():
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.datasets import load_wine
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.svm import SVC
+
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    frame, target, profile = profile_data(X, y)
+    codes = encode_target(target, profile)
+    family = registered_families()["svm"]
+    point = family.starting_points(profile)[0]
+    ovr = CalibratedClassifierCV(SVC(**point, random_state=0), cv=3, ensemble=False)
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    losses = [
+        log_loss(
+            codes,
+            cross_val_predict(
+                make_pipeline_for("scaled", model, profile),
+                frame,
+                codes,
+                cv=folds,
+                method="predict_proba",
+            ),
+        )
+        for model in (family.build(point, profile, 0), ovr)
+    ]
+    assert losses[0] < losses[1]
