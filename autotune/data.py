@@ -57,6 +57,7 @@ class DataProfile:
     target_name: str | None = None
     classes: tuple[Any, ...] = ()
     class_counts: dict[str, int] = field(default_factory=dict)
+    target_min: float | None = None
 
     @property
     def n_cols(self) -> int:
@@ -85,6 +86,12 @@ class DataProfile:
         if not self.class_counts:
             return 1.0
         return min(self.class_counts.values()) / self.n_rows
+
+    @property
+    def is_non_negative(self) -> bool:
+        """Whether a regression target is never below zero (counts, amounts, durations):
+        then a Poisson loss, whose predictions stay positive, becomes a tuned choice."""
+        return self.target_min is not None and self.target_min >= 0
 
     @property
     def is_imbalanced(self) -> bool:
@@ -385,6 +392,7 @@ def profile_data(X: Any, y: Any, task: str = "auto") -> tuple[pd.DataFrame, pd.S
         target_name=name,
         classes=classes,
         class_counts=counts,
+        target_min=float(target.min()) if task_name == "regression" else None,
     )
     return frame, target, profile
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 import skops.io as sio
 
@@ -182,3 +183,19 @@ def test_svm_multiclass_probabilities_beat_one_vs_rest_sigmoids():
         for model in (family.build(point, profile, 0), ovr)
     ]
     assert losses[0] < losses[1]
+
+
+def test_hgb_tunes_a_poisson_loss_on_non_negative_regression_targets():
+    family = registered_families()["hgb"]
+    X, _ = make_mixed(n=300)
+    counts = pd.Series(np.random.default_rng(0).poisson(np.exp(X["x2"].fillna(5) / 5)))
+    profile = profile_data(X, counts, task="regression")[2]
+    points = family.starting_points(profile)
+    assert [p["loss"] for p in points[:3]] == ["squared_error", "squared_error", "poisson"]
+    frame, target, _ = profile_data(X, counts, task="regression")
+    model = make_pipeline_for(
+        family.preprocessing, family.build(points[2], profile, 0), profile
+    ).fit(frame, encode_target(target, profile))
+    assert model[-1].loss == "poisson" and (model.predict(frame) > 0).all()
+    signed = profile_data(X, counts - 3, task="regression")[2]
+    assert "loss" not in family.starting_points(signed)[0]
