@@ -359,20 +359,6 @@ def test_the_search_opens_with_the_portfolio_pick_then_scikit_learns_defaults(bi
     assert (second.params["hgb.learning_rate"], second.params["hgb.max_iter"]) == (0.1, 100)
 
 
-def test_every_family_gets_its_first_turn_before_the_openers_third(binary_data):
-    from autotune.data import profile_data
-    from autotune.engine._starting import OPENING_POINTS, enqueue_starting_points
-
-    profile = profile_data(*binary_data)[2]
-    families = [registered_families()[n] for n in ("hgb", "linear", "rf", "knn")]
-    study = optuna.create_study()
-    enqueue_starting_points(study, families, profile)
-    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
-    order = [t.system_attrs["fixed_params"]["family"] for t in waiting]
-    assert order[:OPENING_POINTS] == ["hgb"] * OPENING_POINTS
-    assert order[OPENING_POINTS : OPENING_POINTS + 4] == ["linear", "rf", "knn", "hgb"]
-
-
 def test_a_short_budget_opens_with_the_cheaper_defaults(binary_data, storage):
     X, y = binary_data
     result = auto_tune(X, y, timeout=5, storage=storage, show=False)
