@@ -172,7 +172,8 @@ def test_strategies(strategy, regression_data, storage):
     result = auto_tune(
         X, y, n_trials=5, strategy=strategy, families=["hgb", "linear"], storage=storage, show=False
     )
-    assert len(result.study.trials) == 5
+    # starting points that the 5 trials did not reach stay queued for the next run
+    assert sum(t.state.is_finished() for t in result.study.trials) == 5
     sampler = type(result.study.sampler).__name__
     expected = {
         "random": "RandomSampler",
