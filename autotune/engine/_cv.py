@@ -7,7 +7,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from autotune.data import DataProfile
 
-__all__ = ["choose_n_repeats", "choose_n_splits", "make_splits"]
+__all__ = ["choose_n_repeats", "choose_n_splits", "is_short_budget", "make_splits"]
 
 #: Budgets below this many seconds score each trial on one round of folds and open with
 #: the cheaper of the opening configurations (see ``enqueue_starting_points``).
@@ -15,6 +15,10 @@ SHORT_BUDGET = 30.0
 #: Rows x columns x trees per boosting iteration (classes) above which a fit is costly
 #: enough that the folds are not repeated.
 COSTLY_CELLS = 250_000
+
+
+def is_short_budget(timeout: float | None) -> bool:
+    return timeout is not None and timeout < SHORT_BUDGET
 
 
 def choose_n_splits(profile: DataProfile) -> int:
@@ -35,7 +39,7 @@ def choose_n_repeats(profile: DataProfile, timeout: float | None = None) -> int:
     digits (1,347 rows, 64 columns, 10 classes) the first boosting trial took 12 s of a
     10 s budget with two repeats.
     """
-    if timeout is not None and timeout < SHORT_BUDGET:
+    if is_short_budget(timeout):
         return 1
     per_iteration = profile.n_classes if profile.n_classes > 2 else 1
     if profile.n_rows * profile.n_cols * per_iteration > COSTLY_CELLS:

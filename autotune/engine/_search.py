@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from autotune.artifacts import save_model
 from autotune.data import DataProfile, profile_data
-from autotune.engine._cv import SHORT_BUDGET, choose_n_repeats, choose_n_splits
+from autotune.engine._cv import choose_n_repeats, choose_n_splits, is_short_budget
 from autotune.engine._events import Listener, RunInfo
 from autotune.engine._final import final_model, save_family_bests
 from autotune.engine._refit import trial_family
@@ -217,7 +217,7 @@ def tune(
         warm = None
         if not resumed:
             warm = warm_start(storage_obj, name, profile, chosen_metric, chosen, strategy)
-        short = timeout is not None and timeout < SHORT_BUDGET
+        short = is_short_budget(timeout)
         added = enqueue_starting_points(study, chosen, profile, warm, short_budget=short)
         if warm is not None and added:
             listener.on_message(
