@@ -81,6 +81,19 @@ def test_out_of_fold_keeps_only_the_best_candidates():
     assert oof.best(2) == [5, 4]
 
 
+def test_each_familys_best_trials_stay_candidates():
+    # many near-equal trials of one family must not push the others out of the ensemble
+    oof = OutOfFold(get_metric("roc_auc", "binary"), limit=3)
+    for number, score in enumerate([0.5, 0.4, 0.3]):
+        oof.add(number, score, np.zeros((2, 2)), 0.1, family="hgb")
+    for number in range(3, 9):
+        oof.add(number, 0.6 + number / 100, np.zeros((2, 2)), 0.1, family="linear")
+    assert sorted(oof.items) == [0, 1, 6, 7, 8]  # the 3 best, and hgb's 2 best besides
+    assert sorted(oof.fit_times) == sorted(oof.items)
+    assert oof.family_bests(2) == [8, 0]
+    assert oof.family_bests(5) == [8, 0]
+
+
 def test_fold_models_are_kept_for_the_best_candidates_within_memory(monkeypatch):
     from autotune.engine import _ensemble
 

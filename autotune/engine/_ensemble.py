@@ -8,6 +8,7 @@ final model only when that score beats the best single trial's on the same predi
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,8 +21,10 @@ from autotune.metrics import Metric
 
 __all__ = ["EnsembleModel", "OutOfFold", "choose_ensemble", "holds_out", "select_ensemble"]
 
-#: Candidates kept per run (best by score) and greedy rounds of selection.
+#: Candidates kept per run (best by score), each family's best kept besides, and greedy
+#: rounds of selection.
 MAX_CANDIDATES = 20
+FAMILY_CANDIDATES = 2
 ROUNDS = 25
 #: The fold models of this many of the best candidates are kept, within this much memory.
 KEEP_MODELS = 8
@@ -30,13 +33,20 @@ MAX_MODEL_BYTES = 600_000_000
 
 class OutOfFold:
     """The out-of-fold predictions of the best trials of this run, in row order, and the
-    fold models of the very best: averaged, those are a final model without a refit."""
+    fold models of the very best: averaged, those are a final model without a refit.
+
+    Each family's ``FAMILY_CANDIDATES`` best trials stay candidates even outside the
+    ``limit`` best: a greedy ensemble gains from different models, and on small data the
+    many near-equal trials of one family can fill the list (on wine, twenty logistic
+    regressions pushed out gradient boosting, whose blend with them was the better model).
+    """
 
     def __init__(self, metric: Metric, limit: int = MAX_CANDIDATES) -> None:
         self.metric = metric
         self.limit = limit
         self.items: dict[int, tuple[float, np.ndarray]] = {}
         self.fit_times: dict[int, float] = {}
+        self.groups: dict[int, str] = {}
         self.models: dict[int, list[Any]] = {}
         self._bytes: dict[int, int] = {}
 
@@ -52,18 +62,24 @@ class OutOfFold:
         prediction: np.ndarray,
         fit_time: float,
         models: Sequence[Any] = (),
+        family: str = "",
     ) -> None:
         self.items[number] = (score, prediction)
         self.fit_times[number] = fit_time
+        self.groups[number] = family
         if models:
             self.models[number] = list(models)
             self._bytes[number] = sum(estimated_bytes(m) for m in models)
         ranked = self._ranked()
-        for dropped in ranked[self.limit :]:
-            del self.items[dropped]
-            del self.fit_times[dropped]
+        candidates, seen = set(ranked[: self.limit]), Counter[str]()
+        for n in ranked:
+            seen[self.groups[n]] += 1
+            if seen[self.groups[n]] <= FAMILY_CANDIDATES:
+                candidates.add(n)
+        for dropped in set(ranked) - candidates:
+            del self.items[dropped], self.fit_times[dropped], self.groups[dropped]
         kept, total = set(), 0
-        for n in [n for n in ranked[: self.limit] if n in self.models][:KEEP_MODELS]:
+        for n in [n for n in ranked if n in candidates and n in self.models][:KEEP_MODELS]:
             if total + self._bytes[n] <= MAX_MODEL_BYTES:
                 kept.add(n)
                 total += self._bytes[n]
@@ -73,6 +89,14 @@ class OutOfFold:
     def best(self, k: int) -> list[int]:
         """The k best candidates, best first."""
         return self._ranked()[:k]
+
+    def family_bests(self, k: int) -> list[int]:
+        """The best candidate of each of the k best families, best first: a greedy ensemble
+        blends different models, so these are the members it most likely takes."""
+        firsts: dict[str, int] = {}
+        for n in self._ranked():
+            firsts.setdefault(self.groups.get(n, ""), n)
+        return list(firsts.values())[:k]
 
     def save_seconds(self, number: int) -> float:
         """How long saving a candidate's kept fold models takes (0 without any)."""

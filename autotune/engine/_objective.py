@@ -277,6 +277,7 @@ class Objective:
                 self._in_row_order(splits, predictions),
                 float(np.mean(fit_times)),
                 [self._fold_pipeline(family, k, m) for k, m in enumerate(models[: self.bag_folds])],
+                family.name,
             )
         return value
 

@@ -44,7 +44,7 @@ __all__ = [
     "quota",
 ]
 
-#: How many of the best candidates' refits the time reserve covers, for an ensemble.
+#: How many families' best candidates the time reserve covers, for an ensemble.
 ENSEMBLE_MEMBERS = 4
 #: Safety factor on the measured fold time when reserving time for the final fit.
 FINAL_FIT_MARGIN = 1.5
@@ -118,7 +118,7 @@ class Run:
         if self.best is None:
             return 0.0
         oof = self.objective.oof
-        members = sum(self.member_seconds(n) for n in oof.best(ENSEMBLE_MEMBERS))
+        members = sum(self.member_seconds(n) for n in oof.family_bests(ENSEMBLE_MEMBERS))
         best = self.member_seconds(self.best.number, self.best.user_attrs.get("fit_time", 0.0))
         if self.holdout_scored(self.best) and oof.models:
             # a network's refit is not worth stopping the search early: if it does not
