@@ -115,11 +115,18 @@ def _fit_ensemble(
         return None
     weights, score, best_single = chosen
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    needed = sum(run.member_seconds(n) for n in weights)
-    if run.deadline is not None and time.monotonic() + needed > run.deadline:
-        return None
+    order = _affordable(run, sorted(weights, key=weights.__getitem__, reverse=True))
+    if len(order) < len(weights):
+        # the members the time left allows, reweighted: still the final model if they
+        # beat the best single trial without the others
+        total = sum(weights[n] for n in order)
+        weights = {n: weights[n] / total for n in order}
+        blend = np.asarray(sum(weights[n] * oof.items[n][1] for n in order))
+        score = run.metric.score(y, blend, classes)
+        beaten = [best_single] if rival is None else [best_single, rival]
+        if len(order) < 2 or not all(run.metric.better(score, b) for b in beaten):
+            return None
     members: list[Any] = []
-    order = sorted(weights, key=weights.__getitem__, reverse=True)
     for number in order:
         reserve = estimated_save_seconds(members)
         member = run.fit_member(trials[number], X, y, seed, strategy, reserve)[1]
@@ -150,6 +157,22 @@ def _fit_ensemble(
         "best_single": best_single,
     }
     return model, info, prediction
+
+
+def _affordable(run: Run, order: list[int]) -> list[int]:
+    """The members, heaviest first, whose fits the time left allows (all without a
+    deadline): on digits a member of weight 0.04 that needed 3 s of refitting used to cost
+    the whole ensemble (0.081 out of fold against 0.113 for the best single trial)."""
+    if run.deadline is None:
+        return order
+    left = run.deadline - time.monotonic()
+    kept = []
+    for number in order:
+        needed = run.member_seconds(number)
+        if needed <= left:
+            kept.append(number)
+            left -= needed
+    return kept
 
 
 def save_family_bests(
