@@ -166,7 +166,7 @@ def _affordable(run: Run, order: list[int]) -> list[int]:
     if run.deadline is None:
         return order
     left = run.deadline - time.monotonic()
-    kept = []
+    kept: list[int] = []
     for number in order:
         needed = run.member_seconds(number)
         if needed <= left:
