@@ -119,12 +119,14 @@ def _fit_ensemble(
     if len(order) < len(weights):
         # the members the time left allows, reweighted: still the final model if they
         # beat the best single trial without the others
+        if len(order) < 2:
+            return None
         total = sum(weights[n] for n in order)
         weights = {n: weights[n] / total for n in order}
         blend = np.asarray(sum(weights[n] * oof.items[n][1] for n in order))
         score = run.metric.score(y, blend, classes)
         beaten = [best_single] if rival is None else [best_single, rival]
-        if len(order) < 2 or not all(run.metric.better(score, b) for b in beaten):
+        if not all(run.metric.better(score, b) for b in beaten):
             return None
     members: list[Any] = []
     for number in order:
