@@ -18,6 +18,7 @@ COSTLY_CELLS = 250_000
 
 
 def is_short_budget(timeout: float | None) -> bool:
+    """Whether a budget is too short for repeated folds and the costlier opening."""
     return timeout is not None and timeout < SHORT_BUDGET
 
 

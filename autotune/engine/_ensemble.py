@@ -95,7 +95,7 @@ class OutOfFold:
         blends different models, so these are the members it most likely takes."""
         firsts: dict[str, int] = {}
         for n in self._ranked():
-            firsts.setdefault(self.groups.get(n, ""), n)
+            firsts.setdefault(self.groups[n], n)
         return list(firsts.values())[:k]
 
     def save_seconds(self, number: int) -> float:

@@ -121,10 +121,7 @@ def _fit_ensemble(
         # beat the best single trial without the others
         if len(order) < 2:
             return None
-        total = sum(weights[n] for n in order)
-        weights = {n: weights[n] / total for n in order}
-        blend = np.asarray(sum(weights[n] * oof.items[n][1] for n in order))
-        score = run.metric.score(y, blend, classes)
+        weights, score = _reweighted(run, weights, order, y, classes)
         beaten = [best_single] if rival is None else [best_single, rival]
         if not all(run.metric.better(score, b) for b in beaten):
             return None
@@ -139,13 +136,12 @@ def _fit_ensemble(
             break
     kept = order[: len(members)]
     if len(kept) < len(order):
-        total = sum(weights[n] for n in kept)
-        weights = {n: weights[n] / total for n in kept}
-    prediction = np.asarray(sum(weights[n] * oof.items[n][1] for n in kept))
-    if len(kept) < len(order):
-        score = run.metric.score(y, prediction, classes)
-        if len(kept) < 2 or not run.metric.better(score, best_single):
+        if len(kept) < 2:
             return None
+        weights, score = _reweighted(run, weights, kept, y, classes)
+        if not run.metric.better(score, best_single):
+            return None
+    prediction = _blend(run, weights)
     model = EnsembleModel(
         members,
         [weights[n] for n in kept],
@@ -159,6 +155,22 @@ def _fit_ensemble(
         "best_single": best_single,
     }
     return model, info, prediction
+
+
+def _blend(run: Run, weights: dict[int, float]) -> np.ndarray:
+    """The weighted average of the members' out-of-fold predictions."""
+    items = run.objective.oof.items
+    return np.asarray(sum(w * items[n][1] for n, w in weights.items()))
+
+
+def _reweighted(
+    run: Run, weights: dict[int, float], kept: list[int], y: np.ndarray, classes: np.ndarray
+) -> tuple[dict[int, float], float]:
+    """The weights of the ``kept`` members alone, scaled to sum to one, and the out-of-fold
+    score of their blend."""
+    total = sum(weights[n] for n in kept)
+    weights = {n: weights[n] / total for n in kept}
+    return weights, run.metric.score(y, _blend(run, weights), classes)
 
 
 def _affordable(run: Run, order: list[int]) -> list[int]:
