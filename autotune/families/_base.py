@@ -13,6 +13,7 @@ import optuna
 from sklearn.base import BaseEstimator
 
 from autotune.data import DataProfile
+from autotune.families._in_time import fit_in_time
 from autotune.families._space import Space
 
 __all__ = ["FitContext", "ModelFamily"]
@@ -132,8 +133,11 @@ class ModelFamily(ABC):
         """
 
     def fit(self, model: Any, X: Any, y: np.ndarray, context: FitContext) -> Any:
-        """Fit ``model``; families with epochs override this to report and stop in time."""
-        return model.fit(X, y)
+        """Fit ``model``, by the context's deadline when the family's ``resource`` grows
+        by warm start; families with epochs override this to report and stop in time."""
+        if context.deadline is None or self.resource is None:
+            return model.fit(X, y)
+        return fit_in_time(model, X, y, self.resource, context.deadline)
 
     def starting_points(self, profile: DataProfile) -> list[dict[str, Any]]:
         """Strong configurations tried first, keyed by unprefixed search-space names."""
