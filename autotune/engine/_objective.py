@@ -94,7 +94,8 @@ class Objective:
     hyperparameters. The models of the first ``bag_folds`` folds of the best trials are
     kept (see ``OutOfFold``), so that the final model need not refit them. With a
     ``pool``, the folds of families scored by folds are fitted side by side in its worker
-    processes, reported in fold order as they finish.
+    processes, reported in fold order as they finish. A network's trial trains at most
+    ``trial_seconds``, keeping its best epoch.
     """
 
     def __init__(
@@ -116,6 +117,7 @@ class Objective:
         early_looks: bool = False,
         bag_folds: int | None = None,
         pool: FoldPool | None = None,
+        trial_seconds: float | None = None,
     ) -> None:
         self.X = coerce_frame(X, profile.schema)
         self.y = y
@@ -133,6 +135,7 @@ class Objective:
         self.early_looks = early_looks
         self.bag_folds = bag_folds
         self.pool = pool
+        self.trial_seconds = trial_seconds
         #: Why the pool was given up, once it failed; the run reports it.
         self.pool_error: str | None = None
         self.stats: dict[str, FamilyStats] = {name: FamilyStats() for name in self.families}
@@ -394,12 +397,17 @@ class Objective:
         train, valid = self.splits[fold]
         X_train, X_valid = self._fold_data(family.preprocessing, fold)
         y_valid = self.y[valid]
+        deadline = self.deadline
+        if trial is not None and self.trial_seconds is not None:
+            # A network trains on one fold, and stops at its best epoch so far.
+            ends = time.monotonic() + self.trial_seconds
+            deadline = ends if deadline is None else min(deadline, ends)
         context = FitContext(
             X_valid=X_valid,
             y_valid=y_valid,
             score=FoldScorer(self.metric, y_valid, self.classes),
             trial=trial,
-            deadline=self.deadline,
+            deadline=deadline,
             seed=self.seed,
             n_classes=self.profile.n_classes,
         )

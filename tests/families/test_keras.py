@@ -424,3 +424,32 @@ def test_pickle_round_trip(classification) -> None:
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
     assert isinstance(again.model_, type(model.model_))
+
+
+def test_a_network_trial_trains_at_most_its_share_of_the_budget(classification) -> None:
+    from autotune.engine import Objective, encode_target, make_splits
+    from autotune.metrics import get_metric
+
+    X, y = classification
+    frame, target, profile = profile_data(X, y)
+    codes = encode_target(target, profile)
+    splits = make_splits(profile, codes, 3, seed=0)
+    metric = get_metric("log_loss", profile.task)
+    family = get_family("keras")
+    objective = Objective(
+        frame, codes, profile, [family], metric, [], splits, seed=0, trial_seconds=2.0
+    )
+    KerasMLPClassifier(hidden_units=(16,), max_epochs=1).fit(X, y)  # load and warm up Keras
+    # out of range on purpose (Optuna warns, uses it): only the time can stop this network
+    study = optuna.create_study()
+    study.enqueue_trial(
+        {"family": "keras", "keras.max_epochs": 100_000, "keras.learning_rate": 1e-5}
+    )
+    started = time.monotonic()
+    study.optimize(objective, n_trials=1, catch=())
+    elapsed = time.monotonic() - started
+    trial = study.trials[0]
+    assert trial.state == TrialState.COMPLETE
+    assert trial.user_attrs["stopped"].startswith("time budget reached")
+    assert 0 < trial.user_attrs["epochs"] < 100_000
+    assert elapsed < 2.0 + 5.0  # set-up plus at most one epoch past its share
