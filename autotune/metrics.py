@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn import metrics as skm
 
 from autotune.exceptions import ConfigError
@@ -77,16 +78,28 @@ def _clip(proba: np.ndarray) -> np.ndarray:
     return proba / proba.sum(axis=1, keepdims=True)
 
 
+def _binary_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic of average ranks: the value scikit-learn's
+    ``roc_auc_score`` gives, ties included, at a fraction of its cost, which counts in the
+    ensemble selection's hundreds of scorings (1.6 s of a 60 s budget on 426 rows)."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return skm.roc_auc_score(positive, score)  # undefined: its warning says why
+    ranks = rankdata(score)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def _roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
     if proba.shape[1] == 2:
-        return skm.roc_auc_score(y, proba[:, 1])
+        return _binary_auc(np.asarray(y) == 1, proba[:, 1])
     present = np.unique(y)
     if len(present) < proba.shape[1]:
         # a fold lacking some classes: score the classes that are there
         sub = proba[:, present]
         sub = sub / np.clip(sub.sum(axis=1, keepdims=True), _EPS, None)
         if len(present) == 2:
-            return skm.roc_auc_score(y == present[1], sub[:, 1])
+            return _binary_auc(y == present[1], sub[:, 1])
         return skm.roc_auc_score(np.searchsorted(present, y), sub, multi_class="ovr")
     return skm.roc_auc_score(y, proba, multi_class="ovr")
 

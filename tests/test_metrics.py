@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn import metrics as skm
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import make_scorer
 
 from autotune.exceptions import ConfigError
@@ -51,6 +52,22 @@ def test_multiclass_roc_auc_with_a_missing_class_in_a_fold():
     y = RNG.integers(0, 2, 50)  # class 2 absent
     value = get_metric("roc_auc", "multiclass").score(y, proba, np.arange(3))
     assert 0 <= value <= 1
+
+
+@pytest.mark.parametrize("n", [5, 60, 2_000])
+def test_binary_roc_auc_equals_scikit_learns_with_ties(n):
+    rng = np.random.default_rng(n)
+    y = rng.integers(0, 2, n)
+    score = np.round(rng.random(n), 1)  # many tied scores
+    proba = np.c_[1 - score, score]
+    value = get_metric("roc_auc", "binary").score(y, proba, CLASSES)
+    assert value == pytest.approx(skm.roc_auc_score(y, score), abs=1e-12)
+
+
+def test_binary_roc_auc_of_one_class_is_undefined_as_in_scikit_learn():
+    with pytest.warns(UndefinedMetricWarning, match="Only one class"):
+        value = get_metric("roc_auc", "binary").score(np.ones(4, dtype=int), PROBA_BIN[:4], CLASSES)
+    assert np.isnan(value)
 
 
 def test_callables_and_scorers():
