@@ -397,7 +397,8 @@ class Objective:
         train, valid = self.splits[fold]
         X_train, X_valid = self._fold_data(family.preprocessing, fold)
         y_valid = self.y[valid]
-        deadline = self.deadline
+        # Until a trial has finished the run has no model: the first one trains in full.
+        deadline = self.deadline if any(s.n_ok for s in self.stats.values()) else None
         if trial is not None and self.trial_seconds is not None:
             # A network trains on one fold, and stops at its best epoch so far.
             ends = time.monotonic() + self.trial_seconds

@@ -82,7 +82,15 @@ def fit_final_model(
             model.steps[-1][1],
             X_ready,
             y,
-            FitContext(deadline=deadline, seed=seed, n_classes=profile.n_classes),
+            # A network stops at the deadline, keeping its best epoch; boosting and forests
+            # refit in full: cut short by the deadline, a refit on digits (10 s) scored
+            # 0.46 test log loss against 0.11 in full, so the run's time checks decide
+            # beforehand whether a refit fits.
+            FitContext(
+                deadline=deadline if family.fidelity == "epochs" else None,
+                seed=seed,
+                n_classes=profile.n_classes,
+            ),
         )
     return family, model
 
