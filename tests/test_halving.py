@@ -90,3 +90,26 @@ def test_an_unmeasured_family_gets_its_early_look_when_a_third_of_the_guess_fits
     study.enqueue_trial({"family": "rf"})
     study.optimize(objective, n_trials=1, catch=())
     assert len(objective.stats["rf"].look_times) == 1
+
+
+def test_fold_fits_keep_to_the_deadline_only_once_a_trial_has_finished():
+    import time
+
+    from autotune.data import profile_data
+    from autotune.engine import Objective, encode_target, make_splits
+    from autotune.families import get_family
+    from autotune.metrics import get_metric
+    from tests.conftest import make_mixed
+
+    X, y = make_mixed(n=200)
+    frame, target, profile = profile_data(X, y)
+    codes = encode_target(target, profile)
+    hgb = get_family("hgb")
+    splits = make_splits(profile, codes, 3, seed=0)
+    metric = get_metric("roc_auc", profile.task)
+    objective = Objective(frame, codes, profile, [hgb], metric, [], splits, seed=0)
+    objective.deadline = time.monotonic() + 5.0
+    # the run has no model yet: its first trial trains in full, whatever the time
+    assert objective._fold_inputs(hgb, 0, None)[2].deadline is None
+    objective.stats["hgb"].n_ok = 1
+    assert objective._fold_inputs(hgb, 0, None)[2].deadline == objective.deadline
