@@ -195,16 +195,20 @@ class Objective:
         measured = [m for m in measured if m is not None]
         return 3.0 * max(measured) if measured else None
 
+    def _has_model(self) -> bool:
+        """Whether a trial of this run has finished: until then the run has no model."""
+        return any(s.n_ok for s in self.stats.values())
+
     def _first_past_deadline(self, expected: float | None) -> bool:
         """Whether no trial has finished yet and the next fold would end past the deadline."""
-        if self.deadline is None or any(s.n_ok for s in self.stats.values()):
+        if self.deadline is None or self._has_model():
             return False
         return time.monotonic() + (expected or 0.0) > self.deadline
 
     def _check_time(self, expected: float | None) -> None:
         if self.deadline is None or expected is None:
             return
-        if not any(s.n_ok for s in self.stats.values()):
+        if not self._has_model():
             return  # without one finished trial there is no model: finish this one first
         if time.monotonic() + expected > self.deadline:
             raise DeadlineReached
@@ -397,8 +401,7 @@ class Objective:
         train, valid = self.splits[fold]
         X_train, X_valid = self._fold_data(family.preprocessing, fold)
         y_valid = self.y[valid]
-        # Until a trial has finished the run has no model: the first one trains in full.
-        deadline = self.deadline if any(s.n_ok for s in self.stats.values()) else None
+        deadline = self.deadline if self._has_model() else None  # the first trains in full
         if trial is not None and self.trial_seconds is not None:
             # A network trains on one fold, and stops at its best epoch so far.
             ends = time.monotonic() + self.trial_seconds
