@@ -190,15 +190,17 @@ class AutoGluonModel:
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self._predictions(X)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        values = self._predictions(X)
+        return values if self.classes_ is None else self.classes_[values.argmax(axis=1)]
+
+    def _predictions(self, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities (columns in ``classes_`` order), or values for regression."""
         X.to_parquet(self.folder / "test.parquet")
         self._call("predict")
         return np.load(self.folder / "predictions.npy")
-
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        values = self.predict_proba(X)
-        if self.classes_ is None:
-            return values
-        return self.classes_[values.argmax(axis=1)]
 
     def _call(self, *args: str) -> None:
         command = [self.python, str(AUTOGLUON_SCRIPT), args[0], str(self.folder), *args[1:]]
