@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.study import StudyDirection
@@ -13,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from autotune import auto_tune
 from autotune.engine._allocation import CostAwareSampler, choose_family, family_progress
+from autotune.engine._objective import BEHIND_KEY, PASSED_OVER_KEY
 
 FAMILIES = CategoricalDistribution(["fast", "slow"])
 
@@ -65,6 +67,21 @@ def test_untried_families_come_first_cheapest_first_and_dropped_ones_never() -> 
     assert {choose_family(["fast", "slow"], progress, {}, rng) for _ in range(50)} == {"slow"}
 
 
+def test_a_family_clearly_behind_gets_no_trials_while_another_is_not() -> None:
+    behind = _trial(1, "slow", 1.0, None)
+    behind.set_user_attr(BEHIND_KEY, True)
+    progress = family_progress([_trial(0, "fast", 5.0, 0.8), behind], StudyDirection.MAXIMIZE)
+    assert progress["slow"].clearly_behind and not progress["fast"].clearly_behind
+    rng = np.random.default_rng(0)
+    assert {choose_family(["fast", "slow"], progress, {}, rng) for _ in range(50)} == {"fast"}
+    # a family with one trial close to the best is not behind, and when every family is,
+    # they all stay in the draw
+    progress = family_progress([*_history(), behind], StudyDirection.MAXIMIZE)
+    assert not progress["slow"].clearly_behind
+    alone = family_progress([behind], StudyDirection.MAXIMIZE)
+    assert choose_family(["slow"], alone, {}, rng) == "slow"
+
+
 def test_minimised_losses_are_compared_directly() -> None:
     trials = [_trial(0, "fast", 1.0, 0.3), _trial(1, "slow", 1.0, 0.9)]
     progress = family_progress(trials, StudyDirection.MINIMIZE)
@@ -99,3 +116,25 @@ def test_explicit_tpe_leaves_the_family_to_tpe(binary_data, storage):
         X, y, families=["linear", "knn"], strategy="tpe", n_trials=3, storage=storage, show=False
     )
     assert isinstance(result.study.sampler, optuna.samplers.TPESampler)
+
+
+def test_a_family_clearly_behind_passes_over_its_queued_points(storage):
+    """On data a linear model fits exactly, a forest's first point trails on every fold:
+    it stops after two folds, its second point is passed over (and not counted), and the
+    allocation gives the rest to the linear model."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(600, 4)), columns=list("abcd"))
+    y = X @ np.array([3.0, -2.0, 1.0, 0.5]) + rng.normal(0, 0.01, 600)
+    # a budget under 30 s scores each trial on one round of folds
+    result = auto_tune(
+        X, y, families=["linear", "rf"], n_trials=4, timeout=25, storage=storage, show=False
+    )
+    trials = result.study.get_trials(deepcopy=False)
+    forests = [t for t in trials if t.params["family"] == "rf"]
+    first, second = forests[0], forests[1]
+    assert first.state == TrialState.PRUNED and len(first.intermediate_values) == 2
+    assert first.user_attrs[BEHIND_KEY]
+    assert PASSED_OVER_KEY in second.user_attrs and not second.intermediate_values
+    later = [t for t in trials if t.number > second.number]
+    assert later and all(t.params["family"] == "linear" for t in later)
+    assert len([t for t in trials if PASSED_OVER_KEY not in t.user_attrs]) == 4

@@ -1,4 +1,5 @@
-"""The fold-wise Wilcoxon pruner: Optuna's decisions, SciPy's exact distribution."""
+"""The fold-wise pruner: Optuna's Wilcoxon decisions with SciPy's exact distribution, and
+before the test can decide, the clear-loss rule."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 from scipy import stats
 
-from autotune.engine._pruning import FoldWilcoxonPruner
+from autotune.engine._pruning import WILCOXON_MIN_STEPS, FoldWilcoxonPruner, clearly_worse
 
 
 def _study(direction: str, best: np.ndarray, current: np.ndarray) -> optuna.Study:
@@ -35,7 +36,7 @@ def test_decides_as_optunas_pruner_where_there_are_no_ties(direction) -> None:
     theirs = optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=2)
     decisions = []
     for _ in range(60):
-        n = int(rng.integers(2, 15))
+        n = int(rng.integers(WILCOXON_MIN_STEPS, 15))
         best = rng.normal(0.8, 0.05, 15)
         current = best[:n] + rng.normal(rng.normal(0, 0.02), 0.02, n)
         study = _study(direction, best, current)
@@ -64,3 +65,20 @@ def test_does_not_prune_without_a_best_trial_or_finite_values() -> None:
     assert not FoldWilcoxonPruner().prune(study, study.trials[-1])
     nan = _study("maximize", np.full(6, 0.9), np.array([0.1, np.nan, 0.1, 0.1, 0.1, 0.1]))
     assert not FoldWilcoxonPruner().prune(nan, nan.trials[-1])
+
+
+def test_clearly_worse_means_behind_on_every_fold_by_more_than_the_best_trials_spread() -> None:
+    best = np.array([0.20, 0.25, 0.22, 0.18, 0.23])  # losses; standard deviation 0.027
+    assert clearly_worse(np.array([0.05, 0.04]), best)
+    assert not clearly_worse(np.array([0.05, 0.01]), best)  # close on one fold
+    assert not clearly_worse(np.array([0.05, 0.04]), best[:1])  # no spread to judge by
+
+
+@pytest.mark.parametrize("direction", ["maximize", "minimize"])
+def test_before_the_test_can_decide_only_a_clearly_worse_trial_is_pruned(direction) -> None:
+    best = np.array([0.80, 0.85, 0.82, 0.78, 0.83])
+    behind = -0.08 if direction == "maximize" else 0.08
+    far = _study(direction, best, best[:2] + behind)
+    assert FoldWilcoxonPruner(n_startup_steps=2).prune(far, far.trials[-1])
+    close = _study(direction, best, best[:3] + np.array([behind, behind, behind / 10]))
+    assert not FoldWilcoxonPruner(n_startup_steps=2).prune(close, close.trials[-1])

@@ -5,7 +5,11 @@ Which family the next trial tries is chosen by its *estimated cost for improveme
 time the family is likely to need before it improves its own best score or, if it is
 behind, before it catches up with the best family at its measured speed. Families are
 drawn with probability inversely proportional to their ECI, so a cheap family that keeps
-improving gets most trials, a costly or stalled one fewer, and none is shut out.
+improving gets most trials, a costly or stalled one fewer. Only a family whose every
+judged trial was clearly worse than the best (see ``clearly_worse``) is left out while
+others are not: with seven families, FLAML's rule gave cheap ones far behind (linear
+models and neighbours on r_computers_price, at 60 % above the best) a fifth of the
+budget, 0.2 s at a time.
 
 Everything is computed from the trials in the study's storage, so workers on other
 machines share one allocation. The rest of each trial's parameters still come from the
@@ -25,7 +29,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from autotune.engine._objective import FAMILY_PARAM, LOOK_KEY
+from autotune.engine._objective import BEHIND_KEY, FAMILY_PARAM, LOOK_KEY
 
 __all__ = ["CostAwareSampler", "FamilyProgress", "choose_family", "family_progress"]
 
@@ -42,6 +46,12 @@ class FamilyProgress:
     time_best: float = 0.0
     time_best_old: float = 0.0
     dropped: bool = False
+    n_behind: int = 0
+    n_close: int = 0
+
+    @property
+    def clearly_behind(self) -> bool:
+        return self.n_behind > 0 and self.n_close == 0
 
     def add(self, seconds: float, loss: float | None) -> None:
         self.time_used += seconds
@@ -83,6 +93,10 @@ def family_progress(
         if "skipped" in trial.user_attrs:
             state.dropped = True
             continue
+        if trial.user_attrs.get(BEHIND_KEY):
+            state.n_behind += 1
+        elif trial.state == TrialState.COMPLETE:
+            state.n_close += 1
         loss = _score(trial)
         if loss is not None and direction == StudyDirection.MAXIMIZE:
             loss = 1.0 - loss
@@ -109,8 +123,10 @@ def choose_family(
     costs: Mapping[str, float],
     rng: np.random.Generator,
 ) -> str:
-    """An untried family first (the cheapest), else one drawn with probability ∝ 1 / ECI."""
+    """An untried family first (the cheapest), else one drawn with probability ∝ 1 / ECI
+    among those not clearly behind."""
     live = [c for c in choices if not (c in progress and progress[c].dropped)] or list(choices)
+    live = [c for c in live if not (c in progress and progress[c].clearly_behind)] or live
     untried = [c for c in live if c not in progress]
     if untried:
         return min(untried, key=lambda c: costs.get(c, 1.0))

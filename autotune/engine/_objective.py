@@ -18,20 +18,30 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+from optuna.trial import TrialState
 from sklearn.pipeline import Pipeline
 
 from autotune.data import DataProfile, coerce_frame
 from autotune.engine._ensemble import OutOfFold
 from autotune.engine._fit import fit_predict
 from autotune.engine._parallel import FoldPool
-from autotune.engine._pruning import HALVING_RATE, WILCOXON_MIN_STEPS, halving_prunes
+from autotune.engine._pruning import (
+    HALVING_RATE,
+    WILCOXON_MIN_STEPS,
+    clearly_worse,
+    halving_prunes,
+)
 from autotune.families import FitContext, ModelFamily, Space
 from autotune.families._preprocess import SchemaAdapter, make_preprocessor
 from autotune.metrics import Metric
 
 __all__ = [
+    "BEHIND_KEY",
     "FAMILY_PARAM",
     "LOOK_KEY",
+    "PASSED_OVER_KEY",
+    "STARTING_POINT_KEY",
+    "STOPPED_AT_KEY",
     "FamilyStats",
     "Objective",
 ]
@@ -41,6 +51,14 @@ FAMILY_PARAM = "family"
 FoldFit = tuple[Any, np.ndarray, float]
 #: The user attribute that holds a trial's early-look score (see ``Objective``).
 LOOK_KEY = "early_look"
+#: The user attribute that marks a queued starting point (portfolio or warm start).
+STARTING_POINT_KEY = "starting_point"
+#: The user attribute of a starting point not run because its family is clearly behind.
+PASSED_OVER_KEY = "passed_over"
+#: The user attribute of a trial found clearly worse than the best (``clearly_worse``).
+BEHIND_KEY = "clearly_behind"
+#: The user attribute of the mean resource at which a trial's fold models stopped early.
+STOPPED_AT_KEY = "stopped_at"
 #: A family whose folds fit faster than this fits them in the tuning process, even with a
 #: pool: sending the data and the model to a worker and back costs a few milliseconds.
 POOL_MIN_FOLD_SECONDS = 0.05
@@ -57,7 +75,15 @@ class FamilyStats:
     n_ok: int = 0
     n_failed: int = 0
     dropped: str | None = None
+    #: Trials found clearly worse than the best (see ``clearly_worse``), and the others.
+    n_behind: int = 0
+    n_close: int = 0
     announced: bool = False
+
+    @property
+    def clearly_behind(self) -> bool:
+        """Whether every judged trial of the family was clearly worse than the best."""
+        return self.n_behind > 0 and self.n_close == 0
 
     def expected_fold_time(self) -> float | None:
         if self.fold_times:
@@ -219,6 +245,12 @@ class Objective:
         if stats.dropped:
             trial.set_user_attr("skipped", stats.dropped)
             raise optuna.TrialPruned(f"family {family.name} was dropped: {stats.dropped}")
+        if stats.clearly_behind and STARTING_POINT_KEY in trial.user_attrs:
+            # More queued points of a family far behind would spend the budget the
+            # cost-aware allocation can give to better families.
+            message = f"passed over: {family.name} is clearly behind the best trial"
+            trial.set_user_attr(PASSED_OVER_KEY, message)
+            raise optuna.TrialPruned(message)
         if self.on_trial_start is not None:
             self.on_trial_start(trial.number, family.name)
         try:
@@ -267,12 +299,23 @@ class Objective:
                 trial.report(score, fold)
                 if self.first_prune_step <= fold + 1 < len(splits) and trial.should_prune():
                     trial.set_user_attr("fit_time", float(np.mean(fit_times)))
+                    if fold + 1 < WILCOXON_MIN_STEPS:  # only the clear-loss rule stops this early
+                        stats.n_behind += 1
+                        trial.set_user_attr(BEHIND_KEY, True)
                     raise optuna.TrialPruned(f"pruned after fold {fold}")
         stats.n_ok += 1
         done = splits[: len(predictions)]
         trial.set_user_attr("fit_time", float(np.mean(fit_times)))
         trial.set_user_attr("secondary", self._secondary(done, predictions))
         value = float(np.mean(fold_scores))
+        stopped = [family.stopped_at(model) for model in models]
+        if stopped and None not in stopped:
+            trial.set_user_attr(STOPPED_AT_KEY, float(np.mean(stopped)))
+        if epochs and self._first_fold_behind(trial, value):
+            stats.n_behind += 1
+            trial.set_user_attr(BEHIND_KEY, True)
+        else:
+            stats.n_close += 1
         best = self.holdout_best
         keep = epochs and self.bag_folds != 0 and bool(models)
         if keep and (best is None or self.metric.better(value, best[1])):
@@ -287,6 +330,24 @@ class Objective:
                 family.name,
             )
         return value
+
+    def _first_fold_behind(self, trial: optuna.Trial, value: float) -> bool:
+        """Whether a network's score, on the first fold's holdout, is clearly worse than
+        the first fold's score of the best trial scored by folds."""
+        done = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        scored = [
+            t
+            for t in done
+            if 0 in t.intermediate_values
+            and self.families.get(t.params.get(FAMILY_PARAM, "")) is not None
+            and self.families[t.params[FAMILY_PARAM]].fidelity == "folds"
+        ]
+        if not scored:
+            return False
+        sign = -1.0 if self.metric.greater_is_better else 1.0
+        best = min(scored, key=lambda t: sign * float(t.value))  # type: ignore[arg-type]
+        folds = np.array(list(best.intermediate_values.values()))
+        return clearly_worse(np.array([sign * (value - best.intermediate_values[0])]), folds)
 
     def _pooled(self, family: ModelFamily, stats: FamilyStats) -> bool:
         """Whether the trial's folds go to the pool: not a network's (one holdout, trained

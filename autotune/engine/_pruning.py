@@ -2,8 +2,10 @@
 
 Families that report per cross-validation fold share one comparison: every trial is
 scored on the same folds, so Wilcoxon's paired test against the best trial is fair across
-them. Families that report per epoch are compared only with trials of the same family,
-by a median rule, because epoch 5 of a network says nothing about fold 5 of a forest.
+them. Before the test has the power to decide, a trial that is clearly worse (behind the
+best on every fold so far by more than the best's own spread across folds) stops early.
+Families that report per epoch are compared only with trials of the same family, by a
+median rule, because epoch 5 of a network says nothing about fold 5 of a forest.
 
 On large data there are too few folds for the test, so every family instead takes one
 cheap look first, at a third of its resource (boosting iterations, trees, or rows), and
@@ -22,10 +24,12 @@ from optuna.trial import FrozenTrial, TrialState
 from scipy import stats
 
 __all__ = [
+    "CLEAR_LOSS_MIN_STEPS",
     "HALVING_RATE",
     "WILCOXON_MIN_STEPS",
     "FoldWilcoxonPruner",
     "GroupedPruner",
+    "clearly_worse",
     "first_prune_step",
     "halving_prunes",
     "p_threshold",
@@ -35,6 +39,11 @@ WILCOXON_P_THRESHOLD = 0.1
 #: A one-sided signed-rank test on n paired folds cannot reach p < 0.1 before n = 4
 #: (its smallest p-value is 2**-n), so asking earlier only costs a database read.
 WILCOXON_MIN_STEPS = 4
+#: Folds after which a clearly worse trial may stop. Until the test may decide, a pruned
+#: trial cost 4 of its 5 folds, and with folds fitted two at a time, all 5: on
+#: r_computers_price (60 s) the first configurations of five families spent 15 s that way
+#: on scores 19 % to 220 % behind the best.
+CLEAR_LOSS_MIN_STEPS = 2
 
 
 class _StudyView:
@@ -76,7 +85,21 @@ def p_threshold(n_repeats: int) -> float:
 def first_prune_step(n_splits: int, n_repeats: int) -> int:
     """How many folds a trial runs before it may be pruned: with repeated folds, one whole
     repeat, so that every row has been predicted once."""
-    return WILCOXON_MIN_STEPS if n_repeats == 1 else max(WILCOXON_MIN_STEPS, n_splits)
+    return CLEAR_LOSS_MIN_STEPS if n_repeats == 1 else max(WILCOXON_MIN_STEPS, n_splits)
+
+
+def uses_early_looks(n_splits: int, n_repeats: int) -> bool:
+    """Whether the folds are too few for the test, so that trials take early looks instead."""
+    return n_splits * n_repeats <= WILCOXON_MIN_STEPS
+
+
+def clearly_worse(worse_by: np.ndarray, best_fold_losses: np.ndarray) -> bool:
+    """Whether a trial trails the best on every fold so far by more than the best trial's
+    own standard deviation across folds. The folds' differences in difficulty are shared
+    by both trials, so a trial of the same quality rarely trails by that much on each."""
+    if len(best_fold_losses) < 2:
+        return False
+    return bool(np.min(worse_by) > np.std(best_fold_losses, ddof=1))
 
 
 #: Successive halving's reduction factor: an early look trains on 1/3 of the resource,
@@ -125,6 +148,8 @@ class FoldWilcoxonPruner(optuna.pruners.WilcoxonPruner):
         if len(differences) < max(2, self._n_startup_steps):
             return False
         maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        if len(differences) < WILCOXON_MIN_STEPS:
+            return clearly_worse(-differences if maximize else differences, best_values)
         mean, best_mean = float(np.mean(values)), float(np.mean(best_values))
         if (mean >= best_mean) if maximize else (mean <= best_mean):
             return False  # Optuna's safety: never prune a trial whose mean is the best

@@ -17,7 +17,7 @@ from autotune.artifacts import estimated_save_seconds
 from autotune.data import DataProfile
 from autotune.engine._ensemble import EnsembleModel
 from autotune.engine._fit import fit_threads
-from autotune.engine._objective import FAMILY_PARAM
+from autotune.engine._objective import FAMILY_PARAM, STOPPED_AT_KEY
 from autotune.families import (
     FitContext,
     ModelFamily,
@@ -59,7 +59,11 @@ def build_final_model(
 ) -> tuple[ModelFamily, Pipeline]:
     """An unfitted pipeline for a trial's configuration."""
     family = get_family(trial.params[FAMILY_PARAM])
-    model = family.build(family_params(trial, family, profile, strategy), profile, seed)
+    params = family_params(trial, family, profile, strategy)
+    stopped = trial.user_attrs.get(STOPPED_AT_KEY)
+    if stopped is not None:
+        params = family.trained_for(params, round(stopped))
+    model = family.build(params, profile, seed)
     return family, make_pipeline_for(family.preprocessing, model, profile, seed)
 
 

@@ -17,9 +17,9 @@ from optuna.trial import FrozenTrial, TrialState
 from autotune.data import DataProfile
 from autotune.engine._cv import make_splits
 from autotune.engine._events import Listener, TrialReport
-from autotune.engine._objective import FAMILY_PARAM, Objective
+from autotune.engine._objective import FAMILY_PARAM, PASSED_OVER_KEY, Objective
 from autotune.engine._parallel import FoldPool, fold_workers
-from autotune.engine._pruning import first_prune_step
+from autotune.engine._pruning import first_prune_step, uses_early_looks
 from autotune.engine._refit import (
     affordable,
     bag_of,
@@ -213,11 +213,13 @@ class Run:
             self.objective.deadline = self.deadline - self.final_fit_reserve()
 
     def callback(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        skipped = "skipped" in trial.user_attrs
+        skipped = "skipped" in trial.user_attrs or PASSED_OVER_KEY in trial.user_attrs
         if not skipped:
             self.n_new += 1
             self._count(trial)
-        if trial.user_attrs.get("stopped"):
+        if trial.state == TrialState.PRUNED and trial.user_attrs.get("stopped"):
+            # a trial stopped for the deadline; a network that used up its own share of
+            # the budget completed, and says nothing about the time left for the others
             self.n_time_prunes += 1
         self.update_deadline()
         family = trial_family(trial) or "?"
@@ -341,7 +343,7 @@ def make_run(
         strategy=strategy,
         on_trial_start=listener.on_trial_start,
         first_prune_step=first_prune_step(n_splits, n_repeats),
-        early_looks=first_prune_step(n_splits, n_repeats) >= len(splits),
+        early_looks=uses_early_looks(n_splits, n_repeats),
         # the first repeat's folds: each row predicted once
         bag_folds=n_splits if keep_fold_models else 0,
         pool=FoldPool(n_workers) if n_workers > 1 else None,

@@ -8,7 +8,7 @@ import optuna
 from optuna.trial import TrialState
 
 from autotune.data import DataProfile
-from autotune.engine._objective import FAMILY_PARAM
+from autotune.engine._objective import FAMILY_PARAM, STARTING_POINT_KEY
 from autotune.engine._run import quiet_optuna
 from autotune.engine._warmstart import WarmStart, find_warm_start
 from autotune.families import ModelFamily
@@ -89,13 +89,14 @@ def enqueue_starting_points(
         for name, point in pairs
     ]
     waiting = (TrialState.WAITING,)
+    portfolio, earlier = {STARTING_POINT_KEY: "portfolio"}, {STARTING_POINT_KEY: "similar study"}
     with quiet_optuna():
         for params in points[:1]:
-            study.enqueue_trial(params, skip_if_exists=True)
+            study.enqueue_trial(params, user_attrs=portfolio, skip_if_exists=True)
         before = len(study.get_trials(deepcopy=False, states=waiting))
         for params in warm.configs if warm else []:
-            study.enqueue_trial(params, skip_if_exists=True)
+            study.enqueue_trial(params, user_attrs=earlier, skip_if_exists=True)
         added = len(study.get_trials(deepcopy=False, states=waiting)) - before
         for params in points[1:]:
-            study.enqueue_trial(params, skip_if_exists=True)
+            study.enqueue_trial(params, user_attrs=portfolio, skip_if_exists=True)
     return added

@@ -132,6 +132,17 @@ class ModelFamily(ABC):
         Classifiers are fitted on class indices ``0..K-1`` and must offer ``predict_proba``.
         """
 
+    def stopped_at(self, model: Any) -> int | None:
+        """How much of ``resource`` a fitted model's own early stopping settled on, or None
+        where it did not stop early by itself."""
+        return None
+
+    def trained_for(self, params: dict[str, Any], amount: int) -> dict[str, Any]:
+        """``params`` that train exactly ``amount`` of ``resource``, without early stopping:
+        a refit on all the rows trains as long as the folds' early stopping chose, rather
+        than set aside rows of its own to choose again."""
+        return params
+
     def fit(self, model: Any, X: Any, y: np.ndarray, context: FitContext) -> Any:
         """Fit ``model``, by the context's deadline when the family's ``resource`` grows
         by warm start; families with epochs override this to report and stop in time."""

@@ -199,3 +199,19 @@ def test_hgb_tunes_a_poisson_loss_on_non_negative_regression_targets():
     assert model[-1].loss == "poisson" and (model.predict(frame) > 0).all()
     signed = profile_data(X, counts - 3, task="regression")[2]
     assert "loss" not in family.starting_points(signed)[0]
+
+
+def test_hgb_refits_as_long_as_its_folds_stopped_early():
+    family = registered_families()["hgb"]
+    X, y = _task_data("regression")
+    frame, target, profile = profile_data(X, y)
+    params = family.starting_points(profile)[0]  # many iterations: it stops early
+
+    def fitted(point: dict) -> object:
+        model = make_pipeline_for(family.preprocessing, family.build(point, profile, 0), profile)
+        return model.fit(frame, encode_target(target, profile))[-1]
+
+    stopped = family.stopped_at(fitted(params))
+    assert stopped is not None and stopped < params["max_iter"]
+    refit = fitted(family.trained_for(params, stopped))
+    assert refit.n_iter_ == stopped and family.stopped_at(refit) is None

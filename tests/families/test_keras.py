@@ -21,6 +21,7 @@ from sklearn.datasets import make_classification, make_regression
 
 import autotune
 from autotune.data import profile_data
+from autotune.engine._objective import BEHIND_KEY, PASSED_OVER_KEY
 from autotune.families import FitContext, Space, get_family
 from autotune.families.keras import (
     OPTIMIZERS,
@@ -453,3 +454,23 @@ def test_a_network_trial_trains_at_most_its_share_of_the_budget(classification) 
     assert trial.user_attrs["stopped"].startswith("time budget reached")
     assert 0 < trial.user_attrs["epochs"] < 100_000
     assert elapsed < 2.0 + 5.0  # set-up plus at most one epoch past its share
+
+
+def test_a_network_far_behind_the_best_passes_over_its_other_starting_points(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    y = X @ np.array([3.0, -2.0, 1.0, 0.5]) + rng.normal(0, 0.01, 300)  # a linear model's data
+    result = autotune.auto_tune(
+        X,
+        y,
+        families=["linear", "keras"],
+        n_trials=3,
+        timeout=20,
+        storage=f"sqlite:///{tmp_path / 'studies.db'}",
+        show=False,
+    )
+    networks = [t for t in result.study.trials if t.params["family"] == "keras"]
+    first, second = networks[0], networks[1]
+    assert first.state == TrialState.COMPLETE and first.user_attrs[BEHIND_KEY]
+    assert second.state == TrialState.PRUNED and PASSED_OVER_KEY in second.user_attrs
+    assert result.study.trials[-1].params["family"] == "linear"
