@@ -30,6 +30,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.engine._objective import BEHIND_KEY, FAMILY_PARAM, LOOK_KEY
+from autotune.engine._pruning import Standing
 
 __all__ = ["CostAwareSampler", "FamilyProgress", "choose_family", "family_progress"]
 
@@ -37,8 +38,9 @@ _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 @dataclass
-class FamilyProgress:
-    """One family's time spent and the times and losses of its last two improvements."""
+class FamilyProgress(Standing):
+    """One family's time spent, the times and losses of its last two improvements, and
+    its standing."""
 
     time_used: float = 0.0
     best: float = math.inf
@@ -46,12 +48,6 @@ class FamilyProgress:
     time_best: float = 0.0
     time_best_old: float = 0.0
     dropped: bool = False
-    n_behind: int = 0
-    n_close: int = 0
-
-    @property
-    def clearly_behind(self) -> bool:
-        return self.n_behind > 0 and self.n_close == 0
 
     def add(self, seconds: float, loss: float | None) -> None:
         self.time_used += seconds

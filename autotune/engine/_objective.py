@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from sklearn.pipeline import Pipeline
 
 from autotune.data import DataProfile, coerce_frame
@@ -28,6 +28,7 @@ from autotune.engine._parallel import FoldPool
 from autotune.engine._pruning import (
     HALVING_RATE,
     WILCOXON_MIN_STEPS,
+    Standing,
     clearly_worse,
     halving_prunes,
 )
@@ -67,23 +68,15 @@ MAX_FAILURES = 3
 
 
 @dataclass
-class FamilyStats:
-    """What the run has measured about one family: cost per fold and failures."""
+class FamilyStats(Standing):
+    """What the run has measured about one family: cost per fold, failures and standing."""
 
     fold_times: list[float] = field(default_factory=list)
     look_times: list[float] = field(default_factory=list)
     n_ok: int = 0
     n_failed: int = 0
     dropped: str | None = None
-    #: Trials found clearly worse than the best (see ``clearly_worse``), and the others.
-    n_behind: int = 0
-    n_close: int = 0
     announced: bool = False
-
-    @property
-    def clearly_behind(self) -> bool:
-        """Whether every judged trial of the family was clearly worse than the best."""
-        return self.n_behind > 0 and self.n_close == 0
 
     def expected_fold_time(self) -> float | None:
         if self.fold_times:
@@ -300,8 +293,7 @@ class Objective:
                 if self.first_prune_step <= fold + 1 < len(splits) and trial.should_prune():
                     trial.set_user_attr("fit_time", float(np.mean(fit_times)))
                     if fold + 1 < WILCOXON_MIN_STEPS:  # only the clear-loss rule stops this early
-                        stats.n_behind += 1
-                        trial.set_user_attr(BEHIND_KEY, True)
+                        self._mark_behind(trial, stats)
                     raise optuna.TrialPruned(f"pruned after fold {fold}")
         stats.n_ok += 1
         done = splits[: len(predictions)]
@@ -312,8 +304,7 @@ class Objective:
         if stopped and None not in stopped:
             trial.set_user_attr(STOPPED_AT_KEY, float(np.mean(stopped)))
         if epochs and self._first_fold_behind(trial, value):
-            stats.n_behind += 1
-            trial.set_user_attr(BEHIND_KEY, True)
+            self._mark_behind(trial, stats)
         else:
             stats.n_close += 1
         best = self.holdout_best
@@ -331,21 +322,25 @@ class Objective:
             )
         return value
 
+    @staticmethod
+    def _mark_behind(trial: optuna.Trial, stats: FamilyStats) -> None:
+        stats.n_behind += 1
+        trial.set_user_attr(BEHIND_KEY, True)
+
     def _first_fold_behind(self, trial: optuna.Trial, value: float) -> bool:
         """Whether a network's score, on the first fold's holdout, is clearly worse than
         the first fold's score of the best trial scored by folds."""
+
+        def by_folds(t: FrozenTrial) -> bool:
+            family = self.families.get(t.params.get(FAMILY_PARAM, ""))
+            return family is not None and family.fidelity == "folds" and 0 in t.intermediate_values
+
         done = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        scored = [
-            t
-            for t in done
-            if 0 in t.intermediate_values
-            and self.families.get(t.params.get(FAMILY_PARAM, "")) is not None
-            and self.families[t.params[FAMILY_PARAM]].fidelity == "folds"
-        ]
+        scored = [t for t in done if by_folds(t)]
         if not scored:
             return False
         sign = -1.0 if self.metric.greater_is_better else 1.0
-        best = min(scored, key=lambda t: sign * float(t.value))  # type: ignore[arg-type]
+        best = min(scored, key=lambda t: sign * float(t.value or 0.0))
         folds = np.array(list(best.intermediate_values.values()))
         return clearly_worse(np.array([sign * (value - best.intermediate_values[0])]), folds)
 

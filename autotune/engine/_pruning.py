@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Container, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ __all__ = [
     "WILCOXON_MIN_STEPS",
     "FoldWilcoxonPruner",
     "GroupedPruner",
+    "Standing",
     "clearly_worse",
     "first_prune_step",
     "halving_prunes",
@@ -100,6 +102,19 @@ def clearly_worse(worse_by: np.ndarray, best_fold_losses: np.ndarray) -> bool:
     if len(best_fold_losses) < 2:
         return False
     return bool(np.min(worse_by) > np.std(best_fold_losses, ddof=1))
+
+
+@dataclass
+class Standing:
+    """How a family's judged trials compared with the best: clearly worse, or not."""
+
+    n_behind: int = 0
+    n_close: int = 0
+
+    @property
+    def clearly_behind(self) -> bool:
+        """Whether every judged trial of the family was clearly worse than the best."""
+        return self.n_behind > 0 and self.n_close == 0
 
 
 #: Successive halving's reduction factor: an early look trains on 1/3 of the resource,
