@@ -509,7 +509,9 @@ class Objective:
             rows = np.random.default_rng(self.seed).permutation(len(train))
             rows = rows[: max(2, len(train) // HALVING_RATE)]
             X_train, y_train = X_train[rows], y_train[rows]
-        context = FitContext(X_valid=X_valid, seed=self.seed, n_classes=self.profile.n_classes)
+        context = FitContext(
+            X_valid=X_valid, y_valid=self.y[valid], seed=self.seed, n_classes=self.profile.n_classes
+        )
         _, prediction, seconds = fit_predict(
             family, params, self.profile, self.seed, X_train, y_train, context
         )

@@ -143,12 +143,18 @@ class ModelFamily(ABC):
         than set aside rows of its own to choose again."""
         return params
 
+    def fit_params(self, model: Any, y: np.ndarray, context: FitContext) -> dict[str, Any]:
+        """Extra arguments for ``model.fit`` while a trial trains, such as the validation
+        rows its early stopping watches."""
+        return {}
+
     def fit(self, model: Any, X: Any, y: np.ndarray, context: FitContext) -> Any:
         """Fit ``model``, by the context's deadline when the family's ``resource`` grows
         by warm start; families with epochs override this to report and stop in time."""
+        extra = self.fit_params(model, y, context)
         if context.deadline is None or self.resource is None:
-            return model.fit(X, y)
-        return fit_in_time(model, X, y, self.resource, context.deadline)
+            return model.fit(X, y, **extra)
+        return fit_in_time(model, X, y, self.resource, context.deadline, **extra)
 
     def starting_points(self, profile: DataProfile) -> list[dict[str, Any]]:
         """Strong configurations tried first, keyed by unprefixed search-space names."""

@@ -31,21 +31,24 @@ _GROWN: dict[str, Callable[[Any], int]] = {
 }
 
 
-def fit_in_time(model: Any, X: Any, y: np.ndarray, resource: str, deadline: float) -> Any:
+def fit_in_time(
+    model: Any, X: Any, y: np.ndarray, resource: str, deadline: float, **fit_params: Any
+) -> Any:
     """Fit ``model`` so that it ends by ``deadline`` (``time.monotonic()``), growing its
     ``resource`` (boosting iterations, trees) by warm start; at least the first share is
-    always trained. The model's parameters are left as they were given."""
+    always trained. The model's parameters are left as they were given; ``fit_params``
+    go to every ``fit`` call."""
     params = model.get_params()
     if resource not in _GROWN or resource not in params or "warm_start" not in params:
-        return model.fit(X, y)
+        return model.fit(X, y, **fit_params)
     total, warm = int(params[resource]), params["warm_start"]
     probe = max(MIN_PROBE, int(total * PROBE_SHARE))
     if probe >= total:
-        return model.fit(X, y)
+        return model.fit(X, y, **fit_params)
     started = time.monotonic()
     try:
         model.set_params(warm_start=True, **{resource: probe})
-        model.fit(X, y)
+        model.fit(X, y, **fit_params)
         if _GROWN[resource](model) < probe:
             return model  # it stopped early on its own
         per_unit = (time.monotonic() - started) / probe
@@ -53,7 +56,7 @@ def fit_in_time(model: Any, X: Any, y: np.ndarray, resource: str, deadline: floa
         target = min(total, probe + max(0, more))
         if target > probe:
             model.set_params(**{resource: target})
-            model.fit(X, y)
+            model.fit(X, y, **fit_params)
     finally:
         model.set_params(warm_start=warm, **{resource: total})
     return model

@@ -10,7 +10,7 @@ import skops.io as sio
 
 from autotune.data import profile_data
 from autotune.engine import encode_target, family_params, predict_scores
-from autotune.families import ModelFamily, Space, make_pipeline_for, registered_families
+from autotune.families import FitContext, ModelFamily, Space, make_pipeline_for, registered_families
 from autotune.families._portfolio import PORTFOLIO, SMALL_ROWS, portfolio
 from autotune.families.hgb import CATEGORY_SPLITS
 from tests.conftest import make_mixed
@@ -215,3 +215,26 @@ def test_hgb_refits_as_long_as_its_folds_stopped_early():
     assert stopped is not None and stopped < params["max_iter"]
     refit = fitted(family.trained_for(params, stopped))
     assert refit.n_iter_ == stopped and family.stopped_at(refit) is None
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_hgb_stops_early_on_the_folds_own_validation_rows(task):
+    family = registered_families()["hgb"]
+    frame, y_series, profile = profile_data(*_task_data(task))
+    prep = make_pipeline_for(family.preprocessing, "passthrough", profile)[:-1]
+    X_ready = np.asarray(prep.fit_transform(frame, y_series), dtype=float)
+    target = encode_target(y_series, profile)
+    train, valid = np.arange(len(target)) % 4 != 0, np.arange(len(target)) % 4 == 0
+    params = family.starting_points(profile)[0]
+
+    def fold_fit(y_valid: np.ndarray | None) -> object:
+        model = family.build(params, profile, 0)
+        context = FitContext(X_valid=X_ready[valid], y_valid=y_valid, n_classes=profile.n_classes)
+        return family.fit(model, X_ready[train], target[train], context)
+
+    watched = family.build(params, profile, 0).fit(
+        X_ready[train], target[train], X_val=X_ready[valid], y_val=target[valid]
+    )
+    own = family.build(params, profile, 0).fit(X_ready[train], target[train])
+    assert fold_fit(target[valid]).n_iter_ == watched.n_iter_ != own.n_iter_
+    assert fold_fit(None).n_iter_ == own.n_iter_  # a refit has no validation rows
