@@ -14,7 +14,14 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from autotune.data import DataProfile
-from autotune.engine import Listener, TuneOutcome, family_params, predict_scores, tune
+from autotune.engine import (
+    Listener,
+    TuneOutcome,
+    best_trial,
+    family_params,
+    predict_scores,
+    tune,
+)
 from autotune.exceptions import ConfigError
 from autotune.families import get_family
 from autotune.leaderboard import leaderboard
@@ -279,7 +286,7 @@ class TuneResult(BaseEstimator):
         if profile.is_classification:
             result.classes_ = np.asarray(profile.classes)
         try:
-            best = study.best_trial
+            best = best_trial(study)
         except ValueError:
             return result
         family = get_family(best.params["family"])

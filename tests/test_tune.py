@@ -366,3 +366,33 @@ def test_a_short_budget_opens_with_the_cheaper_defaults(binary_data, storage):
     first = min(result.study.trials, key=lambda t: t.number)
     assert (first.params["hgb.learning_rate"], first.params["hgb.max_iter"]) == (0.1, 100)
     assert read_meta(result.study)["cv"]["n_repeats"] == 1
+
+
+@pytest.mark.parametrize("direction, sign", [("minimize", 1.0), ("maximize", -1.0)])
+def test_a_network_is_best_only_where_it_beats_the_best_trial_on_its_own_fold(
+    tmp_path, direction, sign
+):
+    from optuna.distributions import CategoricalDistribution
+
+    from autotune.engine import best_trial
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/s.db", direction=direction)
+    family = {"family": CategoricalDistribution(["hgb", "keras"])}
+
+    def add(name: str, value: float, folds: dict[int, float]) -> None:
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"family": name},
+                distributions=family,
+                value=sign * value,
+                intermediate_values={k: sign * v for k, v in folds.items()},
+            )
+        )
+
+    add("hgb", 6.3, {0: 5.8, 1: 6.8})
+    add("hgb", 6.2, {0: 5.7, 1: 6.7})  # the best over its folds
+    add("keras", 5.75, {k: 5.75 for k in range(5)})  # its epochs, on fold 0's holdout
+    assert study.best_trial.number == 2
+    assert best_trial(study).number == 1  # 5.7 on the network's fold beats its 5.75
+    add("keras", 5.6, {k: 5.6 for k in range(5)})
+    assert best_trial(study).number == 3

@@ -7,7 +7,13 @@ from autotune.engine._cv import choose_n_splits, make_splits
 from autotune.engine._events import Listener, MultiListener, RunInfo, TrialReport
 from autotune.engine._fit import predict_scores
 from autotune.engine._objective import FAMILY_PARAM, Objective
-from autotune.engine._refit import build_final_model, family_params, fit_final_model, trial_family
+from autotune.engine._refit import (
+    best_trial,
+    build_final_model,
+    family_params,
+    fit_final_model,
+    trial_family,
+)
 from autotune.engine._run import BUDGET_KEY
 from autotune.engine._samplers import STRATEGIES, check_strategy, make_pruner, make_sampler
 from autotune.engine._search import TuneOutcome, default_timeout, encode_target, tune
@@ -22,6 +28,7 @@ __all__ = [
     "RunInfo",
     "TrialReport",
     "TuneOutcome",
+    "best_trial",
     "build_final_model",
     "check_strategy",
     "choose_n_splits",

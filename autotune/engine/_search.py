@@ -20,7 +20,7 @@ from autotune.data import DataProfile, profile_data
 from autotune.engine._cv import choose_n_repeats, choose_n_splits, is_short_budget
 from autotune.engine._events import Listener, RunInfo
 from autotune.engine._final import final_model, save_family_bests
-from autotune.engine._refit import trial_family
+from autotune.engine._refit import best_trial, trial_family
 from autotune.engine._run import BUDGET_KEY, make_run, optimize, quiet_optuna, quota
 from autotune.engine._samplers import check_strategy
 from autotune.engine._starting import enqueue_starting_points, warm_start
@@ -345,4 +345,4 @@ def _best_trial(study: optuna.Study, metric: Metric) -> FrozenTrial:
             f"No trial finished in study {study.study_name!r}, so there is no model.{detail} "
             "Give a larger budget (timeout= or n_trials=) or other families."
         )
-    return study.best_trial
+    return best_trial(study)
