@@ -12,7 +12,7 @@ from autotune.data import profile_data
 from autotune.engine import encode_target, family_params, predict_scores
 from autotune.families import FitContext, ModelFamily, Space, make_pipeline_for, registered_families
 from autotune.families._portfolio import PORTFOLIO, SMALL_ROWS, portfolio
-from autotune.families.hgb import CATEGORY_SPLITS
+from autotune.families.hgb import CATEGORY_SPLITS, VALIDATION_ROWS
 from tests.conftest import make_mixed
 
 FAMILIES = sorted(registered_families())
@@ -220,21 +220,31 @@ def test_hgb_refits_as_long_as_its_folds_stopped_early():
 @pytest.mark.parametrize("task", ["binary", "regression"])
 def test_hgb_stops_early_on_the_folds_own_validation_rows(task):
     family = registered_families()["hgb"]
-    frame, y_series, profile = profile_data(*_task_data(task))
+    X, y = make_mixed(n=4 * VALIDATION_ROWS)
+    if task == "regression":
+        y = X["x2"].fillna(0) * 2 + np.random.default_rng(1).normal(size=len(X))
+    frame, y_series, profile = profile_data(X, y)
     prep = make_pipeline_for(family.preprocessing, "passthrough", profile)[:-1]
     X_ready = np.asarray(prep.fit_transform(frame, y_series), dtype=float)
     target = encode_target(y_series, profile)
     train, valid = np.arange(len(target)) % 4 != 0, np.arange(len(target)) % 4 == 0
     params = family.starting_points(profile)[0]
 
-    def fold_fit(y_valid: np.ndarray | None) -> object:
+    def fold_fit(rows: np.ndarray | None) -> object:
         model = family.build(params, profile, 0)
-        context = FitContext(X_valid=X_ready[valid], y_valid=y_valid, n_classes=profile.n_classes)
+        y_valid = None if rows is None else target[rows]
+        context = FitContext(
+            X_valid=None if rows is None else X_ready[rows],
+            y_valid=y_valid,
+            n_classes=profile.n_classes,
+        )
         return family.fit(model, X_ready[train], target[train], context)
 
     watched = family.build(params, profile, 0).fit(
         X_ready[train], target[train], X_val=X_ready[valid], y_val=target[valid]
     )
     own = family.build(params, profile, 0).fit(X_ready[train], target[train])
-    assert fold_fit(target[valid]).n_iter_ == watched.n_iter_ != own.n_iter_
+    assert fold_fit(valid).n_iter_ == watched.n_iter_ != own.n_iter_
     assert fold_fit(None).n_iter_ == own.n_iter_  # a refit has no validation rows
+    too_few = np.flatnonzero(valid)[: VALIDATION_ROWS - 1]  # the stop would be luck
+    assert fold_fit(too_few).n_iter_ == own.n_iter_
