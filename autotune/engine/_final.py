@@ -16,6 +16,7 @@ from autotune.artifacts import MODELS_KEY, estimated_save_seconds, save_model
 from autotune.data import DataProfile
 from autotune.engine._calibration import TemperatureScaled, calibrate
 from autotune.engine._ensemble import EnsembleModel, choose_ensemble
+from autotune.engine._objective import holdout_scored
 from autotune.engine._refit import fit_final_model, past_deadline, trial_family
 from autotune.engine._run import FINAL_FIT_MARGIN, Run
 
@@ -108,7 +109,7 @@ def _fit_ensemble(
     oof = run.objective.oof
     # A network's score is on the holdout its early stopping watched: optimistic, so no
     # rival to out-of-fold scores. A trial of an earlier run, cross-validated, is one.
-    watched = run.holdout_scored(best)
+    watched = holdout_scored(best)
     rival = None if best.number in oof.items or watched else best.value
     chosen = choose_ensemble(oof, y, classes, rival, seed)
     if chosen is None:

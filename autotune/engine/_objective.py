@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.pipeline import Pipeline
 
@@ -32,7 +33,8 @@ from autotune.engine._pruning import (
     clearly_worse,
     halving_prunes,
 )
-from autotune.families import FitContext, ModelFamily, Space
+from autotune.exceptions import ConfigError
+from autotune.families import FitContext, ModelFamily, Space, get_family
 from autotune.families._preprocess import SchemaAdapter, make_preprocessor
 from autotune.metrics import Metric
 
@@ -45,6 +47,8 @@ __all__ = [
     "STOPPED_AT_KEY",
     "FamilyStats",
     "Objective",
+    "best_by_folds",
+    "holdout_scored",
 ]
 
 FAMILY_PARAM = "family"
@@ -65,6 +69,26 @@ STOPPED_AT_KEY = "stopped_at"
 POOL_MIN_FOLD_SECONDS = 0.05
 #: After this many failures without a single success, a family is dropped from the study.
 MAX_FAILURES = 3
+
+
+def holdout_scored(trial: FrozenTrial) -> bool:
+    """Whether a trial is a network's, scored on the first fold's holdout that its early
+    stopping watched, rather than on every fold."""
+    try:
+        return get_family(trial.params.get(FAMILY_PARAM, "")).fidelity == "epochs"
+    except ConfigError:  # a family no longer registered: scored by folds, as most are
+        return False
+
+
+def best_by_folds(study: optuna.Study) -> FrozenTrial | None:
+    """The best complete trial scored on every fold, which a network is weighed against
+    on the first fold; None before there is one."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    scored = [t for t in complete if not holdout_scored(t) and 0 in t.intermediate_values]
+    if not scored:
+        return None
+    sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+    return max(scored, key=lambda t: sign * float(t.value or 0.0))
 
 
 @dataclass
@@ -330,17 +354,10 @@ class Objective:
     def _first_fold_behind(self, trial: optuna.Trial, value: float) -> bool:
         """Whether a network's score, on the first fold's holdout, is clearly worse than
         the first fold's score of the best trial scored by folds."""
-
-        def by_folds(t: FrozenTrial) -> bool:
-            family = self.families.get(t.params.get(FAMILY_PARAM, ""))
-            return family is not None and family.fidelity == "folds" and 0 in t.intermediate_values
-
-        done = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        scored = [t for t in done if by_folds(t)]
-        if not scored:
+        best = best_by_folds(trial.study)
+        if best is None:
             return False
         sign = -1.0 if self.metric.greater_is_better else 1.0
-        best = min(scored, key=lambda t: sign * float(t.value or 0.0))
         folds = np.array(list(best.intermediate_values.values()))
         return clearly_worse(np.array([sign * (value - best.intermediate_values[0])]), folds)
 

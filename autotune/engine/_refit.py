@@ -11,15 +11,19 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 from sklearn.pipeline import Pipeline
 
 from autotune.artifacts import estimated_save_seconds
 from autotune.data import DataProfile
 from autotune.engine._ensemble import EnsembleModel
 from autotune.engine._fit import fit_threads
-from autotune.engine._objective import FAMILY_PARAM, STOPPED_AT_KEY
-from autotune.exceptions import ConfigError
+from autotune.engine._objective import (
+    FAMILY_PARAM,
+    STOPPED_AT_KEY,
+    best_by_folds,
+    holdout_scored,
+)
 from autotune.families import (
     FitContext,
     ModelFamily,
@@ -45,14 +49,6 @@ def trial_family(trial: FrozenTrial) -> str | None:
     return trial.params.get(FAMILY_PARAM)
 
 
-def _holdout_scored(trial: FrozenTrial) -> bool:
-    """Whether a trial is a network's, scored on the first fold's holdout."""
-    try:
-        return get_family(trial_family(trial) or "").fidelity == "epochs"
-    except ConfigError:  # a family no longer registered: scored by folds, as most are
-        return False
-
-
 def best_trial(study: optuna.Study) -> FrozenTrial:
     """The study's best trial, a network's score weighed on the same rows as the others'.
 
@@ -66,14 +62,10 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
         ValueError: no trial completed.
     """
     best = study.best_trial
-    if not _holdout_scored(best):
-        return best
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    by_folds = [t for t in complete if not _holdout_scored(t) and 0 in t.intermediate_values]
-    if not by_folds:
+    rival = best_by_folds(study) if holdout_scored(best) else None
+    if rival is None:
         return best
     sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-    rival = max(by_folds, key=lambda t: sign * float(t.value or 0.0))
     return best if sign * float(best.value or 0.0) > sign * rival.intermediate_values[0] else rival
 
 

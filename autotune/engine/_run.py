@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from autotune.data import DataProfile
 from autotune.engine._cv import make_splits
 from autotune.engine._events import Listener, TrialReport
-from autotune.engine._objective import FAMILY_PARAM, PASSED_OVER_KEY, Objective
+from autotune.engine._objective import FAMILY_PARAM, PASSED_OVER_KEY, Objective, holdout_scored
 from autotune.engine._parallel import FoldPool, fold_workers
 from autotune.engine._pruning import first_prune_step, uses_early_looks
 from autotune.engine._refit import (
@@ -124,24 +124,19 @@ class Run:
         oof = self.objective.oof
         members = sum(self.member_seconds(n) for n in oof.family_bests(ENSEMBLE_MEMBERS))
         best = self.member_seconds(self.best.number, self.best.user_attrs.get("fit_time", 0.0))
-        if self.holdout_scored(self.best) and oof.models:
+        if holdout_scored(self.best) and oof.models:
             # a network's refit is not worth stopping the search early: if it does not
             # fit in the end, a trial with kept fold models stands in (``stand_in``)
             best = min(best, min(self.member_seconds(n) for n in oof.models))
         slack = 0.0 if self.deadline is None else BUDGET_SLACK * (self.deadline - self.started)
         return max(best, members) + 0.5 + slack
 
-    def holdout_scored(self, trial: FrozenTrial) -> bool:
-        """Whether a trial's score is a network's, on the holdout its early stopping watched."""
-        family = self.objective.families.get(trial_family(trial) or "")
-        return family is not None and family.fidelity == "epochs"
-
     def stand_in(self, study: optuna.Study, best: FrozenTrial) -> FrozenTrial:
         """The trial whose model ends the run when no ensemble does: the best, unless it was
         scored on a holdout, refitting it would overrun the deadline, and the best trial
         with kept fold models can take its place at once."""
         oof = self.objective.oof
-        if self.deadline is None or not oof.models or not self.holdout_scored(best):
+        if self.deadline is None or not oof.models or not holdout_scored(best):
             return best
         fit_time = best.user_attrs.get("fit_time", 0.0)
         if time.monotonic() + self.member_seconds(best.number, fit_time) <= self.deadline:
