@@ -251,7 +251,7 @@ def test_a_network_best_on_its_holdout_does_not_hold_back_the_search():
     network = optuna.trial.create_trial(
         params={"family": "keras"},
         distributions={"family": CategoricalDistribution(["linear", "keras"])},
-        value=min(study.best_value + 0.01, 1.0),
+        value=min(max(study.best_value, study.best_trial.intermediate_values[0]) + 0.01, 1.0),
         user_attrs={"fit_time": 100.0},  # one slow fit, scored on its holdout
     )
     study.add_trial(network)

@@ -16,14 +16,18 @@ from sklearn.linear_model import LogisticRegression
 
 import autotune
 from autotune import auto_tune
+from autotune.data import profile_data
+from autotune.engine import Listener, Objective, encode_target, make_splits
+from autotune.engine._run import Run
 from autotune.exceptions import (
     AutotuneWarning,
     ConfigError,
     MissingDependencyError,
     StudyMismatchError,
 )
-from autotune.families import ModelFamily, register_family, registered_families
+from autotune.families import ModelFamily, get_family, register_family, registered_families
 from autotune.families._registry import _REGISTRY
+from autotune.metrics import get_metric
 from autotune.store import read_meta
 from tests.conftest import make_mixed
 
@@ -368,14 +372,38 @@ def test_a_short_budget_opens_with_the_cheaper_defaults(binary_data, storage):
     assert read_meta(result.study)["cv"]["n_repeats"] == 1
 
 
-@pytest.mark.parametrize("direction, sign", [("minimize", 1.0), ("maximize", -1.0)])
+def _run_for(data: tuple[pd.DataFrame, pd.Series], metric_name: str) -> Run:
+    """A search's state, over the data's profile, that counts trials added by hand."""
+    frame, target, profile = profile_data(*data)
+    codes = encode_target(target, profile)
+    metric = get_metric(metric_name, profile.task)
+    splits = make_splits(profile, codes, 2, seed=0)
+    families = [get_family("hgb"), get_family("keras")]
+    objective = Objective(frame, codes, profile, families, metric, [], splits, seed=0)
+    return Run(
+        objective,
+        metric,
+        Listener(),
+        started=time.monotonic(),
+        timeout=None,
+        n_trials=None,
+        n_splits=2,
+    )
+
+
+@pytest.mark.parametrize(
+    "direction, sign, data, metric",
+    [("minimize", 1.0, "regression_data", "rmse"), ("maximize", -1.0, "binary_data", "roc_auc")],
+)
 def test_a_network_is_best_only_where_it_beats_the_best_trial_on_its_own_fold(
-    tmp_path, direction, sign
+    request, tmp_path, direction, sign, data, metric
 ):
     from optuna.distributions import CategoricalDistribution
 
     from autotune.engine import best_trial
 
+    # The search's live "best" follows the final choice's rule, trial by trial.
+    run = _run_for(request.getfixturevalue(data), metric)
     study = optuna.create_study(storage=f"sqlite:///{tmp_path}/s.db", direction=direction)
     family = {"family": CategoricalDistribution(["hgb", "keras"])}
 
@@ -394,5 +422,13 @@ def test_a_network_is_best_only_where_it_beats_the_best_trial_on_its_own_fold(
     add("keras", 5.75, {k: 5.75 for k in range(5)})  # its epochs, on fold 0's holdout
     assert study.best_trial.number == 2
     assert best_trial(study).number == 1  # 5.7 on the network's fold beats its 5.75
+    run.seed_from(study.trials)
+    assert run.best.number == 1
     add("keras", 5.6, {k: 5.6 for k in range(5)})
     assert best_trial(study).number == 3
+    run.seed_from(study.trials[-1:])
+    assert run.best.number == 3
+    add("hgb", 5.9, {0: 5.65, 1: 6.15})  # the new best over folds, behind it on its fold
+    assert best_trial(study).number == 3
+    run.seed_from(study.trials[-1:])
+    assert run.best.number == 3

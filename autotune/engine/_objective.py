@@ -49,6 +49,7 @@ __all__ = [
     "Objective",
     "best_by_folds",
     "holdout_scored",
+    "weigh_network",
 ]
 
 FAMILY_PARAM = "family"
@@ -89,6 +90,16 @@ def best_by_folds(study: optuna.Study) -> FrozenTrial | None:
         return None
     sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
     return max(scored, key=lambda t: sign * float(t.value or 0.0))
+
+
+def weigh_network(network: FrozenTrial, rival: FrozenTrial | None, maximize: bool) -> FrozenTrial:
+    """The network's trial, or ``rival`` (the best trial scored by folds) where that scored
+    better on the network's own fold: a holdout score is weighed on the same rows."""
+    if rival is None or 0 not in rival.intermediate_values:
+        return network
+    sign = 1.0 if maximize else -1.0
+    beats = sign * float(network.value or 0.0) > sign * rival.intermediate_values[0]
+    return network if beats else rival
 
 
 @dataclass

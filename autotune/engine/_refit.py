@@ -23,6 +23,7 @@ from autotune.engine._objective import (
     STOPPED_AT_KEY,
     best_by_folds,
     holdout_scored,
+    weigh_network,
 )
 from autotune.families import (
     FitContext,
@@ -62,11 +63,9 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
         ValueError: no trial completed.
     """
     best = study.best_trial
-    rival = best_by_folds(study) if holdout_scored(best) else None
-    if rival is None:
+    if not holdout_scored(best):
         return best
-    sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-    return best if sign * float(best.value or 0.0) > sign * rival.intermediate_values[0] else rival
+    return weigh_network(best, best_by_folds(study), study.direction == StudyDirection.MAXIMIZE)
 
 
 def family_params(

@@ -17,7 +17,13 @@ from optuna.trial import FrozenTrial, TrialState
 from autotune.data import DataProfile
 from autotune.engine._cv import make_splits
 from autotune.engine._events import Listener, TrialReport
-from autotune.engine._objective import FAMILY_PARAM, PASSED_OVER_KEY, Objective, holdout_scored
+from autotune.engine._objective import (
+    FAMILY_PARAM,
+    PASSED_OVER_KEY,
+    Objective,
+    holdout_scored,
+    weigh_network,
+)
 from autotune.engine._parallel import FoldPool, fold_workers
 from autotune.engine._pruning import first_prune_step, uses_early_looks
 from autotune.engine._refit import (
@@ -97,7 +103,8 @@ class Run:
         self.n_new = 0
         self.counts = {"complete": 0, "pruned": 0, "failed": 0}
         self.by_family: dict[str, int] = {}
-        self.best: FrozenTrial | None = None
+        self.best_by_folds: FrozenTrial | None = None
+        self.best_network: FrozenTrial | None = None
         self.n_time_prunes = 0
         self.pool_error_announced = False
 
@@ -110,12 +117,26 @@ class Run:
             self.counts["complete"] += 1
             family = trial_family(trial) or "?"
             self.by_family[family] = self.by_family.get(family, 0) + 1
-            if self.best is None or self.metric.better(trial.value, self.best.value):
-                self.best = trial
+            kind = "best_network" if holdout_scored(trial) else "best_by_folds"
+            best = getattr(self, kind)
+            if best is None or self.metric.better(trial.value, best.value):
+                setattr(self, kind, trial)
         elif trial.state == TrialState.PRUNED:
             self.counts["pruned"] += 1
         elif trial.state == TrialState.FAIL:
             self.counts["failed"] += 1
+
+    @property
+    def best(self) -> FrozenTrial | None:
+        """The best trial so far, by the rule of the final choice (``best_trial``): a
+        network's holdout score is weighed on its own fold, so that the live display does
+        not report as best a network that the final model will pass over."""
+        network, folds = self.best_network, self.best_by_folds
+        if network is None or (
+            folds is not None and not self.metric.better(network.value, folds.value)
+        ):
+            return folds
+        return weigh_network(network, folds, self.metric.greater_is_better)
 
     def final_fit_reserve(self) -> float:
         """Time kept back for the final model: the best trial's, or an ensemble's members'."""
