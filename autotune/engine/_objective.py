@@ -92,14 +92,21 @@ def best_by_folds(study: optuna.Study) -> FrozenTrial | None:
     return max(scored, key=lambda t: sign * float(t.value or 0.0))
 
 
-def weigh_network(network: FrozenTrial, rival: FrozenTrial | None, maximize: bool) -> FrozenTrial:
-    """The network's trial, or ``rival`` (the best trial scored by folds) where that scored
-    better on the network's own fold: a holdout score is weighed on the same rows."""
-    if rival is None or 0 not in rival.intermediate_values:
-        return network
+def weigh_network(
+    network: FrozenTrial | None, rival: FrozenTrial | None, maximize: bool
+) -> FrozenTrial | None:
+    """The better of the best network and ``rival``, the best trial scored by folds: the
+    network only where it beats ``rival`` both overall and on the network's own fold, so
+    that a holdout score is weighed on the same rows."""
+    if network is None or rival is None:
+        return network or rival
     sign = 1.0 if maximize else -1.0
-    beats = sign * float(network.value or 0.0) > sign * rival.intermediate_values[0]
-    return network if beats else rival
+    score = sign * float(network.value or 0.0)
+    if score <= sign * float(rival.value or 0.0):
+        return rival
+    if 0 not in rival.intermediate_values:
+        return network
+    return network if score > sign * rival.intermediate_values[0] else rival
 
 
 @dataclass

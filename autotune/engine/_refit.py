@@ -65,7 +65,8 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
     best = study.best_trial
     if not holdout_scored(best):
         return best
-    return weigh_network(best, best_by_folds(study), study.direction == StudyDirection.MAXIMIZE)
+    maximize = study.direction == StudyDirection.MAXIMIZE
+    return weigh_network(best, best_by_folds(study), maximize) or best
 
 
 def family_params(

@@ -117,10 +117,10 @@ class Run:
             self.counts["complete"] += 1
             family = trial_family(trial) or "?"
             self.by_family[family] = self.by_family.get(family, 0) + 1
-            kind = "best_network" if holdout_scored(trial) else "best_by_folds"
-            best = getattr(self, kind)
-            if best is None or self.metric.better(trial.value, best.value):
-                setattr(self, kind, trial)
+            if holdout_scored(trial):
+                self.best_network = self._better(self.best_network, trial)
+            else:
+                self.best_by_folds = self._better(self.best_by_folds, trial)
         elif trial.state == TrialState.PRUNED:
             self.counts["pruned"] += 1
         elif trial.state == TrialState.FAIL:
@@ -131,12 +131,10 @@ class Run:
         """The best trial so far, by the rule of the final choice (``best_trial``): a
         network's holdout score is weighed on its own fold, so that the live display does
         not report as best a network that the final model will pass over."""
-        network, folds = self.best_network, self.best_by_folds
-        if network is None or (
-            folds is not None and not self.metric.better(network.value, folds.value)
-        ):
-            return folds
-        return weigh_network(network, folds, self.metric.greater_is_better)
+        return weigh_network(self.best_network, self.best_by_folds, self.metric.greater_is_better)
+
+    def _better(self, best: FrozenTrial | None, trial: FrozenTrial) -> FrozenTrial:
+        return trial if best is None or self.metric.better(trial.value, best.value) else best
 
     def final_fit_reserve(self) -> float:
         """Time kept back for the final model: the best trial's, or an ensemble's members'."""
