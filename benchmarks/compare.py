@@ -70,7 +70,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _tasks import ALL_TASKS, CHECK_TASKS, TASKS, Task, describe
+from _tasks import ALL_TASKS, CHECK2_TASKS, CHECK_TASKS, TASKS, Task, describe
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import log_loss, mean_squared_error, roc_auc_score
 from sklearn.model_selection import cross_val_score, train_test_split
@@ -78,7 +78,7 @@ from sklearn.model_selection import cross_val_score, train_test_split
 RESULTS = Path(__file__).resolve().parent / "results"
 BUDGETS = [10.0, 30.0, 60.0, 300.0]
 SEEDS = [0, 1, 2]
-SUITES = {"main": TASKS, "check": CHECK_TASKS, "all": ALL_TASKS}
+SUITES = {"main": TASKS, "check": CHECK_TASKS, "check2": CHECK2_TASKS, "all": ALL_TASKS}
 TIE_TOLERANCE = 0.002  # relative difference of two mean scores below which they tie
 HIGHER_IS_BETTER = {"roc_auc"}
 FLAML_METRIC = {"roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "rmse"}
