@@ -235,7 +235,9 @@ def to_target(y: Any, n_rows: int) -> pd.Series:
     return series
 
 
-def _infer_task(y: pd.Series, task: str) -> tuple[Task, str]:
+def _infer_task(
+    y: pd.Series, task: str, implied: tuple[str, str] | None = None
+) -> tuple[Task, str]:
     if task not in TASKS:
         raise ConfigError(f"Unknown task {task!r}; choose one of {list(TASKS)}.")
     n_unique = int(y.nunique())
@@ -256,17 +258,21 @@ def _infer_task(y: pd.Series, task: str) -> tuple[Task, str]:
                 f"task='multiclass' needs at least 3 classes; y has {n_unique}. Use task='binary'."
             )
         return kind, f"task={task!r} given"
-    if numeric:
-        values = y.to_numpy(dtype=float)
-        integral = bool(np.all(np.mod(values, 1) == 0))
-        if not integral:
-            return "regression", "float target"
-        if n_unique > MAX_CLASSES_FOR_NUMERIC_TARGET:
-            return "regression", f"numeric target with {n_unique} distinct values"
-        reason = f"integer target with {n_unique} distinct values"
-    else:
-        reason = f"{y.dtype} target with {n_unique} classes"
-    return ("binary" if n_unique == 2 else "multiclass"), reason
+    integral = numeric and bool(np.all(np.mod(y.to_numpy(dtype=float), 1) == 0))
+    classes: Task = "binary" if n_unique == 2 else "multiclass"
+    # A metric settles what the values cannot: rmse on integer scores asks for regression,
+    # log_loss on 30 integer codes for classification.
+    if implied is not None and implied[0] == "regression" and numeric:
+        return "regression", implied[1]
+    if implied is not None and implied[0] == "classification" and (integral or not numeric):
+        return classes, implied[1]
+    if not numeric:
+        return classes, f"{y.dtype} target with {n_unique} classes"
+    if not integral:
+        return "regression", "float target"
+    if n_unique > MAX_CLASSES_FOR_NUMERIC_TARGET:
+        return "regression", f"numeric target with {n_unique} distinct values"
+    return classes, f"integer target with {n_unique} distinct values"
 
 
 def _column_kind(column: pd.Series) -> ColumnKind:
@@ -336,8 +342,14 @@ def _fingerprint(X: pd.DataFrame, y: pd.Series, kinds: Mapping[str, str]) -> str
     return digest.hexdigest()
 
 
-def profile_data(X: Any, y: Any, task: str = "auto") -> tuple[pd.DataFrame, pd.Series, DataProfile]:
+def profile_data(
+    X: Any, y: Any, task: str = "auto", implied: tuple[str, str] | None = None
+) -> tuple[pd.DataFrame, pd.Series, DataProfile]:
     """Validate X and y and describe them.
+
+    ``implied`` is the kind of task the chosen metric settles (``"regression"`` or
+    ``"classification"``) and why; it decides the task where ``task="auto"`` and the target
+    allows it.
 
     Returns:
         X as a DataFrame, y as a Series, and the :class:`DataProfile`.
@@ -354,7 +366,7 @@ def profile_data(X: Any, y: Any, task: str = "auto") -> tuple[pd.DataFrame, pd.S
     """
     frame = to_frame(X)
     target = to_target(y, len(frame))
-    task_name, reason = _infer_task(target, task)
+    task_name, reason = _infer_task(target, task, implied)
     kinds = {c: _column_kind(frame[c]) for c in frame.columns}
     n_missing = {c: int(n) for c, n in frame.isna().sum().items() if n}
     cardinality = {

@@ -17,7 +17,14 @@ from sklearn import metrics as skm
 
 from autotune.exceptions import ConfigError
 
-__all__ = ["DEFAULT_METRICS", "Metric", "get_metric", "metric_names", "secondary_metrics"]
+__all__ = [
+    "DEFAULT_METRICS",
+    "Metric",
+    "get_metric",
+    "implied_task",
+    "metric_names",
+    "secondary_metrics",
+]
 
 Needs = Literal["proba", "label", "value"]
 _EPS = 1e-15
@@ -246,6 +253,26 @@ def get_metric(metric: str | Metric | Callable[..., Any], task: str) -> Metric:
             f"{metric_names(task)}."
         )
     return resolved
+
+
+def implied_task(metric: str | Metric | Callable[..., Any]) -> tuple[str, str] | None:
+    """The kind of task a metric settles (``"regression"`` or ``"classification"``) and why.
+
+    An integer target of a few values is a set of classes by default; ``metric="rmse"``
+    says it is a score to regress. ``None`` for metrics of both kinds and callables.
+    """
+    if isinstance(metric, str):
+        resolved = _BUILTIN.get(_ALIASES.get(metric, metric))
+    else:
+        resolved = metric if isinstance(metric, Metric) else None
+    tasks = set(resolved.tasks) if resolved is not None else set()
+    if tasks == {"regression"}:
+        kind = "regression"
+    elif tasks and tasks <= {"binary", "multiclass"}:
+        kind = "classification"
+    else:
+        return None
+    return kind, f"metric {resolved.name!r} is a {kind} metric"
 
 
 def secondary_metrics(task: str, primary: Metric) -> list[Metric]:

@@ -27,6 +27,22 @@ def test_task_inference(y, task):
     assert profile.task == task
 
 
+@pytest.mark.parametrize(
+    ("y", "kind", "task", "settled"),
+    [
+        (np.tile(np.arange(11), 10), "regression", "regression", True),  # scores 0..10
+        (np.tile(np.arange(30), 4), "classification", "multiclass", True),  # 30 codes
+        (np.tile(["a", "b"], 50), "regression", "binary", False),  # labels cannot regress
+        (np.linspace(0, 1, 100), "classification", "regression", False),  # nor floats be classes
+    ],
+)
+def test_the_metric_settles_the_task_the_values_leave_open(y, kind, task, settled):
+    X = np.random.default_rng(0).normal(size=(len(y), 3))
+    profile = profile_data(X, y, implied=(kind, f"the metric is a {kind} metric"))[2]
+    assert profile.task == task
+    assert ("the metric" in profile.task_reason) == settled
+
+
 def test_task_override_and_bad_overrides():
     X = np.random.default_rng(0).normal(size=(60, 2))
     y = np.tile([0, 1, 2], 20)

@@ -155,6 +155,20 @@ def test_resume_across_processes(binary_data, tmp_path):
     assert len(set(params)) == len(params), "a resumed run repeated an earlier trial"
 
 
+def test_a_regression_metric_on_integer_scores_tunes_a_regression_and_resumes_it(storage):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y = pd.Series(np.clip(np.round(5 + 2 * X["a"] + rng.normal(size=300)), 0, 10).astype(int))
+    assert profile_data(X, y)[2].task == "multiclass"  # 11 integer values, left to themselves
+    first = auto_tune(X, y, n_trials=3, metric="rmse", storage=storage, show=False)
+    assert first.profile_.task == "regression" and first.metric_.name == "rmse"
+    assert not np.isin(first.predict(X), np.arange(11)).all()  # a regressor's values
+    second = auto_tune(X, y, n_trials=2, storage=storage, show=False)  # no metric this time
+    assert second.resumed_ and second.profile_.task == "regression"
+    assert second.metric_.name == "rmse"
+    assert len([t for t in second.study.trials if t.state.is_finished()]) == 5
+
+
 def test_resume_refuses_other_data_or_metric(binary_data, storage):
     X, y = binary_data
     auto_tune(X, y, n_trials=2, storage=storage, show=False, study_name="s1")

@@ -26,7 +26,7 @@ from autotune.engine._samplers import check_strategy
 from autotune.engine._starting import enqueue_starting_points, warm_start
 from autotune.exceptions import ConfigError, StudyMismatchError, TuningFailedError
 from autotune.families import choose_families, get_family
-from autotune.metrics import Metric, get_metric
+from autotune.metrics import Metric, get_metric, implied_task
 from autotune.store import (
     FINAL_KEY,
     check_resumable,
@@ -130,7 +130,7 @@ def tune(
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise ConfigError(f"seed must be an integer; got {seed!r}.")
     check_strategy(strategy)
-    frame, target, profile = profile_data(X, y, task)
+    frame, target, profile = profile_data(X, y, task, implied_task(metric))
     listener.on_message(f"data: {profile.summary()}")
     if timeout is None and n_trials is None:
         timeout = default_timeout(profile)
@@ -150,6 +150,11 @@ def tune(
                 raise StudyMismatchError(
                     f"Study {name!r} exists but was not made by autotune; pass another study_name."
                 )
+    if task == "auto" and old_meta.get("task") not in (None, profile.task):
+        # The study's task was settled when it began, say by metric="rmse" on integer
+        # scores; resuming it without that metric keeps the task.
+        frame, target, profile = profile_data(X, y, old_meta["task"])
+        listener.on_message(f"task: {profile.task}, as in the resumed study")
 
     chosen_metric = _resolve_metric(metric, profile, old_meta)
     if resumed and families == "auto" and old_meta.get("families"):

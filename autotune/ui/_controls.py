@@ -15,7 +15,7 @@ import ipywidgets as widgets
 from autotune.data import profile_data
 from autotune.engine import STRATEGIES
 from autotune.families import choose_families, registered_families
-from autotune.metrics import metric_names
+from autotune.metrics import implied_task, metric_names
 from autotune.result import TuneResult
 from autotune.store import default_storage_url, mask_url
 from autotune.ui._panel import LivePanel
@@ -64,7 +64,7 @@ class Controls:
         self.panel: LivePanel | None = None
         self.thread: threading.Thread | None = None
 
-        _, _, profile = profile_data(X, y, task)
+        _, _, profile = profile_data(X, y, task, implied_task(metric))
         self.profile = profile
         budget = int(min(max(timeout or 60, MIN_TIMEOUT), MAX_TIMEOUT))
         auto, line = choose_families(profile, "auto", budget)
