@@ -127,7 +127,9 @@ def auto_tune(
     Args:
         X: Features, a pandas DataFrame or a 2-D numpy array. Categorical, boolean,
             datetime and text columns and missing values are handled inside the model.
-        y: Target, a Series or 1-D array; the task is inferred from it.
+        y: Target, a Series or 1-D array; the task is inferred from it, and from the
+            metric where the values leave it open (``metric="rmse"`` on integer scores
+            tunes a regression).
         timeout: Wall-clock budget in seconds for the whole call, final fit included.
         n_trials: Number of new trials to run. With neither budget, a default is printed.
         metric: A metric name (``roc_auc``, ``log_loss``, ``rmse``, ``accuracy``, ``f1``,
