@@ -169,6 +169,14 @@ def test_a_regression_metric_on_integer_scores_tunes_a_regression_and_resumes_it
     assert len([t for t in second.study.trials if t.state.is_finished()]) == 5
 
 
+def test_other_data_of_another_task_is_refused_as_other_data(multiclass_data, storage):
+    X, y = multiclass_data
+    auto_tune(X, y, n_trials=1, storage=storage, show=False, study_name="m")
+    two = y.isin(sorted(y.unique())[:2])  # binary, where the study is multiclass
+    with pytest.raises(StudyMismatchError, match="different data"):
+        auto_tune(X[two], y[two], n_trials=1, storage=storage, show=False, study_name="m")
+
+
 def test_resume_refuses_other_data_or_metric(binary_data, storage):
     X, y = binary_data
     auto_tune(X, y, n_trials=2, storage=storage, show=False, study_name="s1")

@@ -150,9 +150,10 @@ def tune(
                 raise StudyMismatchError(
                     f"Study {name!r} exists but was not made by autotune; pass another study_name."
                 )
-    if task == "auto" and old_meta.get("task") not in (None, profile.task):
+    same_data = old_meta.get("fingerprint") == profile.fingerprint
+    if task == "auto" and same_data and old_meta.get("task") not in (None, profile.task):
         # The study's task was settled when it began, say by metric="rmse" on integer
-        # scores; resuming it without that metric keeps the task.
+        # scores; resuming it on the same data without that metric keeps the task.
         frame, target, profile = profile_data(X, y, old_meta["task"])
         listener.on_message(f"task: {profile.task}, as in the resumed study")
 
