@@ -38,8 +38,9 @@ __all__ = [
 #: own process after its search, where a save took up to twice as long as in a fresh one:
 #: 0.8 ms per tree of histogram gradient boosting; 2.8 ms per tree of a forest, plus 0.03 s
 #: per MB of nodes; 15 ms for any other fitted model (a fold's linear model or SVM). On
-#: r_participation_lfp at 60 s, with half these figures, the final ensemble's save took
-#: 2.4 to 5.7 s against 1.1 to 3.5 s reserved, and runs ended at up to 67.6 s.
+#: r_participation_lfp at 60 s, with the earlier fresh-process figures (0.6 and 1.5 ms, no
+#: cost for other models), the final ensemble's save took 2.4 to 5.7 s where 1.1 to 3.5 s
+#: were estimated, and runs ended at up to 67.6 s.
 SAVE_SECONDS_PER_BOOSTED_TREE = 0.0008
 SAVE_SECONDS_PER_TREE = 0.0028
 SAVE_SECONDS_PER_MB = 0.03
