@@ -5,11 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.special import softmax
-from sklearn.datasets import load_wine
+from sklearn.datasets import load_digits
 from sklearn.tree import DecisionTreeClassifier
 
 import autotune
-from autotune.engine._calibration import TemperatureScaled, calibrate, fit_temperature
+from autotune.engine._calibration import (
+    TemperatureScaled,
+    _scaled,
+    calibrate,
+    fit_temperature,
+)
 from autotune.families import ModelFamily, register_family
 from autotune.families._registry import _REGISTRY
 from autotune.metrics import get_metric
@@ -52,6 +57,28 @@ class _Fixed:
         return self.proba
 
 
+def test_a_gain_made_by_a_few_confidently_wrong_rows_is_not_kept():
+    # Sure and right on 995 rows, sure and wrong on 5: softening helps the out-of-fold
+    # log loss a lot, but only through those 5 rows, and costs every other row a little.
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 1000)
+    proba = np.full((1000, 3), 0.0005)
+    proba[np.arange(1000), y] = 0.999
+    wrong = np.arange(5)
+    proba[wrong] = 0.0005
+    proba[wrong, (y[wrong] + 1) % 3] = 0.999
+    log_loss = get_metric("log_loss", "multiclass")
+    temperature = fit_temperature(proba, y)
+    softened = log_loss.score(y, _scaled(proba, temperature), np.arange(3))
+    assert temperature > 1.2 and softened < 0.9 * log_loss.score(y, proba, np.arange(3))
+    assert calibrate(proba, y, log_loss, np.arange(3)) is None
+    # the same mistakes on a fifth of the rows are a pattern, and the temperature stays
+    many = np.arange(200)
+    proba[many] = 0.0005
+    proba[many, (y[many] + 1) % 3] = 0.999
+    assert calibrate(proba, y, log_loss, np.arange(3)) is not None
+
+
 def test_temperature_scaled_softens_but_keeps_the_class():
     proba = np.array([[0.98, 0.01, 0.01], [0.2, 0.7, 0.1]])
     model = TemperatureScaled(_Fixed(proba), temperature=2.0, n_classes=3).fit()
@@ -83,7 +110,8 @@ def deep_tree():
 
 
 def test_calibrated_final_model_is_recorded_stored_and_reloads(deep_tree, tmp_path):
-    X, y = load_wine(return_X_y=True, as_frame=True)
+    # a tree misses about one digit in six, each with a probability of 0
+    X, y = load_digits(return_X_y=True, as_frame=True)
     url = f"sqlite:///{tmp_path / 'w.db'}"
     result = autotune.auto_tune(X, y, n_trials=2, families=["deep_tree"], storage=url, show=False)
     info = result.study.user_attrs["autotune_final"]

@@ -4,7 +4,7 @@ A model tuned for many trials on little data is often over-confident, and log lo
 punishes one confident mistake more than many hesitant answers. One temperature, fitted
 to the pooled out-of-fold predictions, softens every probability alike; it
 keeps the predicted class, so it only ever helps probability metrics, and it is kept
-only where it improves the out-of-fold score.
+only where it improves the out-of-fold score across the rows, not on a handful of them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,13 @@ _EPS = 1e-12
 _LOG_T_BOUNDS = (0.0, np.log(20.0))
 #: The relative out-of-fold improvement a temperature must bring to be kept.
 MIN_GAIN = 1e-3
+#: How many standard errors the mean per-row gain in log loss must reach. One temperature
+#: softens every row alike, so a gain that a few confidently wrong rows make is luck of
+#: the folds: on r_fishing_mode, 5 of 886 rows made 77 % of the out-of-fold log loss, and
+#: a temperature of 1.445 took it from 0.0372 to 0.0331 (0.97 standard errors) while the
+#: test log loss went from 0.0064 to 0.0108. On 13 other multiclass tasks at 60 s no
+#: temperature was kept either way.
+MIN_STANDARD_ERRORS = 2.0
 
 
 def _scaled(proba: np.ndarray, temperature: float) -> np.ndarray:
@@ -46,6 +53,19 @@ def fit_temperature(proba: np.ndarray, y: np.ndarray) -> float:
     return float(np.exp(found.x))
 
 
+def _row_losses(proba: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return -np.log(np.clip(proba[np.arange(len(y)), y], _EPS, 1.0))
+
+
+def _clear_gain(proba: np.ndarray, scaled: np.ndarray, y: np.ndarray) -> bool:
+    """Whether ``scaled`` lowers the per-row log loss by ``MIN_STANDARD_ERRORS``."""
+    gains = _row_losses(proba, y) - _row_losses(scaled, y)
+    if len(gains) < 2:
+        return False
+    spread = float(np.std(gains, ddof=1)) / np.sqrt(len(gains))
+    return float(np.mean(gains)) > MIN_STANDARD_ERRORS * spread
+
+
 def calibrate(
     proba: np.ndarray, y: np.ndarray, metric: Metric, classes: np.ndarray
 ) -> tuple[float, float, float] | None:
@@ -53,14 +73,18 @@ def calibrate(
 
     Returns:
         ``(temperature, score before, score after)``, or None when scaling does not improve
-        the metric by at least ``MIN_GAIN`` (relative).
+        the metric by at least ``MIN_GAIN`` (relative), or its gain is not clear across
+        the rows (``MIN_STANDARD_ERRORS``).
     """
     if metric.needs != "proba" or proba.ndim != 2:
         return None
     temperature = fit_temperature(proba, y)
+    scaled = _scaled(proba, temperature)
     before = metric.score(y, proba, classes)
-    after = metric.score(y, _scaled(proba, temperature), classes)
+    after = metric.score(y, scaled, classes)
     if not metric.better(after, before) or abs(after - before) < MIN_GAIN * abs(before):
+        return None
+    if not _clear_gain(proba, scaled, y):
         return None
     return temperature, float(before), float(after)
 
