@@ -113,3 +113,39 @@ def test_fold_fits_keep_to_the_deadline_only_once_a_trial_has_finished():
     assert objective._fold_inputs(hgb, 0, None)[2].deadline is None
     objective.stats["hgb"].n_ok = 1
     assert objective._fold_inputs(hgb, 0, None)[2].deadline == objective.deadline
+
+
+def test_an_early_look_keeps_to_the_deadline(large_data) -> None:
+    import time
+
+    import optuna
+
+    from autotune.data import profile_data
+    from autotune.engine import Objective, encode_target, make_splits
+    from autotune.families import get_family
+    from autotune.metrics import get_metric
+
+    X, y = large_data
+    frame, target, profile = profile_data(X, y)
+    codes = encode_target(target, profile)
+    hgb = get_family("hgb")
+    splits = make_splits(profile, codes, 3, seed=0)
+    objective = Objective(
+        frame, codes, profile, [hgb], get_metric("roc_auc", profile.task), [], splits, seed=0
+    )
+    objective.early_looks = True
+    objective.stats["hgb"].fold_times.append(0.1)  # measured on a cheap configuration
+    objective.stats["hgb"].n_ok = 1
+    costly = {"max_iter": 1000, "max_leaf_nodes": 256, "min_samples_leaf": 2, "learning_rate": 0.01}
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({"family": "hgb", **{f"hgb.{k}": v for k, v in costly.items()}})
+    objective.deadline = time.monotonic() + 1.0
+    study.optimize(objective, n_trials=1, catch=())
+    overrun = time.monotonic() - objective.deadline
+    # its first tenth of 333 iterations is all it may train: the whole look takes ~10 s
+    assert overrun < 3.0
+    trial = study.trials[0]
+    assert trial.state == TrialState.PRUNED
+    assert trial.user_attrs.get("stopped") == "time budget reached"
+    assert LOOK_KEY not in trial.user_attrs  # a look cut short judges nothing
+    assert objective.stats["hgb"].look_times == []
