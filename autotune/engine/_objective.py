@@ -558,10 +558,8 @@ class Objective:
         _, prediction, seconds = fit_predict(
             family, params, self.profile, self.seed, X_train, y_train, context
         )
-        if deadline is not None and time.monotonic() >= deadline:
-            # cut short, the look would misjudge the configuration and its cost
-            trial.set_user_attr("stopped", "time budget reached")
-            raise optuna.TrialPruned("time budget reached")
+        # cut short by the deadline, the look would misjudge the configuration and its cost
+        self._in_time(trial, 0.0)
         self.stats[family.name].look_times.append(seconds)
         score = self.metric.score(self.y[valid], prediction, self.classes)
         if not math.isfinite(score):
