@@ -45,11 +45,28 @@ SAVE_SECONDS_PER_BOOSTED_TREE = 0.0008
 SAVE_SECONDS_PER_TREE = 0.0028
 SAVE_SECONDS_PER_MB = 0.03
 SAVE_SECONDS_PER_MODEL = 0.015
+#: LightGBM keeps its trees as text. On 15,000 rows of 4 classes, 2,892 trees of 31 and of
+#: 219 leaves wrote 10 and 40 MB of skops file in 0.75 and 2.5 s (0.09 s per MB with 1,000
+#: leaves) in a fresh process, and 200 trees of 8 leaves on 2,000 rows wrote 0.22 MB. The
+#: bytes per tree and per leaf give 0.9 to 1.5 times each of those sizes; the seconds per
+#: MB are doubled for the run's own process, as above. Costed as any other model's before,
+#: such saves made runs on r_doctorcontacts_health end at 62.7 s.
+LIGHTGBM_BYTES_PER_TREE = 1_200
+LIGHTGBM_BYTES_PER_LEAF = 64
+SAVE_SECONDS_PER_LIGHTGBM_MB = 0.18
 
 MODELS_KEY = "autotune_models"
 DIR_KEY = "autotune_artifact_dir"
 #: Module prefixes whose types a model file may hold without ``trusted=``.
-SAFE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "autotune.", "builtins.", "collections.")
+SAFE_PREFIXES = (
+    "sklearn.",
+    "numpy.",
+    "scipy.",
+    "autotune.",
+    "builtins.",
+    "collections.",
+    "lightgbm.",  # a booster is restored from its text model, not unpickled
+)
 #: Single types a model file may hold without ``trusted=``. scikit-learn's gradient boosting
 #: keeps a ``partial`` of its own ``check_array``; skops lists the wrapped function as a
 #: type of its own, so it is vetted by the prefixes above like any other.
@@ -111,6 +128,8 @@ def _save_seconds(model: Any) -> float:
         trees = _trees(leaf)
         if hasattr(leaf, "_predictors"):
             seconds += SAVE_SECONDS_PER_BOOSTED_TREE * trees
+        elif _is_lightgbm(leaf):
+            seconds += SAVE_SECONDS_PER_LIGHTGBM_MB * _bytes(leaf) / 1e6
         elif trees:
             seconds += SAVE_SECONDS_PER_TREE * trees + SAVE_SECONDS_PER_MB * _bytes(leaf) / 1e6
         else:
@@ -124,9 +143,16 @@ def estimated_bytes(model: Any) -> int:
     return sum(_bytes(leaf) for leaf in _leaves(model))
 
 
+def _is_lightgbm(estimator: Any) -> bool:
+    return hasattr(estimator, "booster_")  # False before the fit too
+
+
 def _bytes(estimator: Any) -> int:
     if hasattr(estimator, "_predictors"):
         return sum(p.nodes.nbytes for trees in estimator._predictors for p in trees)
+    if _is_lightgbm(estimator):  # at most ``num_leaves`` per tree
+        per_tree = LIGHTGBM_BYTES_PER_TREE + LIGHTGBM_BYTES_PER_LEAF * estimator.num_leaves
+        return int(estimator.booster_.num_trees() * per_tree)
     tree = getattr(estimator, "tree_", None)
     if tree is not None:
         return int(tree.value.nbytes + 64 * tree.node_count)

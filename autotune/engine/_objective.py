@@ -505,6 +505,7 @@ class Objective:
             deadline=deadline,
             seed=self.seed,
             n_classes=self.profile.n_classes,
+            profile=self.profile,
         )
         return X_train, self.y[train], context
 
@@ -554,6 +555,7 @@ class Objective:
             deadline=deadline,
             seed=self.seed,
             n_classes=self.profile.n_classes,
+            profile=self.profile,
         )
         _, prediction, seconds = fit_predict(
             family, params, self.profile, self.seed, X_train, y_train, context

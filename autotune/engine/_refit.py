@@ -121,6 +121,7 @@ def fit_final_model(
                 deadline=deadline if family.fidelity == "epochs" else None,
                 seed=seed,
                 n_classes=profile.n_classes,
+                profile=profile,
             ),
         )
     return family, model

@@ -13,6 +13,7 @@ from autotune.families.forest import ExtraTreesFamily, RandomForestFamily
 from autotune.families.hgb import HistGradientBoostingFamily
 from autotune.families.keras import KerasFamily
 from autotune.families.knn import KNeighborsFamily
+from autotune.families.lgbm import LightGBMFamily
 from autotune.families.linear import LinearFamily
 from autotune.families.svm import SupportVectorFamily
 
@@ -22,6 +23,7 @@ __all__ = [
     "HistGradientBoostingFamily",
     "KNeighborsFamily",
     "KerasFamily",
+    "LightGBMFamily",
     "LinearFamily",
     "ModelFamily",
     "RandomForestFamily",
@@ -37,6 +39,7 @@ __all__ = [
 
 for _family in (
     HistGradientBoostingFamily(),
+    LightGBMFamily(),
     LinearFamily(),
     RandomForestFamily(),
     ExtraTreesFamily(),

@@ -55,6 +55,8 @@ class FitContext:
         deadline: ``time.monotonic()`` by which training must stop, or None.
         seed: The run's seed.
         n_classes: The number of classes (0 for regression), even if a split misses some.
+        profile: The data's profile, for a family whose ``fit`` is told which columns
+            are categorical.
     """
 
     X_valid: Any = None
@@ -64,6 +66,7 @@ class FitContext:
     deadline: float | None = None
     seed: int = 0
     n_classes: int = 0
+    profile: DataProfile | None = None
 
     def report(self, value: float, step: int) -> None:
         """Report an intermediate score; raises ``optuna.TrialPruned`` when it is poor."""

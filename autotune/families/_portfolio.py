@@ -123,6 +123,23 @@ PORTFOLIO: dict[str, dict[str, list[dict[str, Any]]]] = {
 }
 
 
+#: LightGBM's names for gradient boosting's knobs. Its portfolio is gradient boosting's,
+#: renamed: the same algorithm with the same meaning of each knob, and chosen by the same
+#: benchmark runs.
+LIGHTGBM_NAMES = {
+    "learning_rate": "learning_rate",
+    "max_iter": "n_estimators",
+    "max_leaf_nodes": "num_leaves",
+    "min_samples_leaf": "min_child_samples",
+    "l2_regularization": "reg_lambda",
+    "max_features": "colsample_bynode",
+}
+PORTFOLIO["lgbm"] = {
+    size: [{LIGHTGBM_NAMES[k]: v for k, v in point.items()} for point in points]
+    for size, points in PORTFOLIO["hgb"].items()
+}
+
+
 def portfolio(family: str, profile: DataProfile) -> list[dict[str, Any]]:
     """The family's starting configurations for data of this size (unclipped)."""
     sizes = PORTFOLIO.get(family, {})
