@@ -24,7 +24,10 @@ Every run is a separate process (its own process group), so a crash, a hang or a
 blow-up of one system is recorded as that run's error and the benchmark goes on. A run
 still going at 3 x budget + 120 s is killed. ``wall_s`` is the time of the fit call alone;
 ``peak_rss_mb`` is the peak resident memory of the run's process and all the processes it
-started (fold workers), summed, sampled every 0.25 s, imports included.
+started (fold workers), summed, sampled every 0.25 s, imports included. To measure
+another checkout, set ``PYTHONPATH`` to it and start the script from outside any checkout:
+the process that starts the runs preloads ``autotune`` with the working folder first on
+its path.
 
     python benchmarks/compare.py --list-tasks                 # build every task, print shapes
     python benchmarks/compare.py --suite check --budget 60    # tasks held out of the portfolios

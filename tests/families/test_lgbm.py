@@ -18,7 +18,7 @@ from autotune.engine._objective import FAMILY_PARAM
 from autotune.engine._starting import enqueue_starting_points
 from autotune.families import FitContext, choose_families, get_family, make_pipeline_for
 from autotune.families.hgb import VALIDATION_ROWS
-from autotune.families.lgbm import MIN_ROWS
+from autotune.families.lgbm import MIN_ROWS, MIN_TIMEOUT
 from tests.conftest import make_mixed
 
 FAMILY = get_family("lgbm")
@@ -43,11 +43,17 @@ def test_it_joins_auto_on_large_data_only_and_opens_the_search_there():
     large = profile_data(*make_mixed(n=MIN_ROWS))[2]
     chosen, _ = choose_families(large)
     assert {"lgbm", "hgb"} <= {f.name for f in chosen}
+    short, line = choose_families(large, timeout=MIN_TIMEOUT - 1)
+    assert "lgbm" not in [f.name for f in short] and "opens with hgb's defaults" in line
     study = optuna.create_study()
     enqueue_starting_points(study, chosen, large)
     waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     first_two = [t.system_attrs["fixed_params"][FAMILY_PARAM] for t in waiting[:2]]
     assert first_two == ["lgbm", "lgbm"]
+    short = optuna.create_study()
+    enqueue_starting_points(short, chosen, large, short_budget=True)
+    opener = short.get_trials(deepcopy=False, states=(TrialState.WAITING,))[0]
+    assert opener.system_attrs["fixed_params"]["lgbm.n_estimators"] == 100  # the defaults
 
 
 def test_columns_of_few_levels_are_split_as_categories_and_the_rest_as_codes():
