@@ -145,7 +145,7 @@ class LightGBMFamily(ModelFamily):
             "min_child_samples": 20,
             "colsample_bynode": 1.0,
         }
-        picks = portfolio(self.name, profile)
-        deeper = {**picks[0], "learning_rate": 0.1, "num_leaves": 63} if picks else {}
-        points = [*picks[:1], defaults, deeper, *picks[1:]]
+        first, *rest = portfolio(self.name, profile)
+        deeper = {**first, "learning_rate": 0.1, "num_leaves": 63}
+        points = [first, defaults, deeper, *rest]
         return [self.fit_point(point, profile) for point in points]
