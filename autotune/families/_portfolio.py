@@ -124,8 +124,8 @@ PORTFOLIO: dict[str, dict[str, list[dict[str, Any]]]] = {
 
 
 #: LightGBM's names for gradient boosting's knobs. Its portfolio is gradient boosting's,
-#: renamed: the same algorithm with the same meaning of each knob, and chosen by the same
-#: benchmark runs.
+#: renamed: the same kind of model with the same knobs, chosen by the same benchmark runs
+#: (``LightGBMFamily.starting_points`` says where LightGBM's learning rate differs).
 LIGHTGBM_NAMES = {
     "learning_rate": "learning_rate",
     "max_iter": "n_estimators",
