@@ -20,7 +20,7 @@ from autotune.families._base import FitContext, ModelFamily
 from autotune.families._portfolio import portfolio
 from autotune.families._preprocess import native_categorical_mask
 from autotune.families._space import Space
-from autotune.families.hgb import VALIDATION_ROWS
+from autotune.families.hgb import watches_its_fold
 
 __all__ = ["MIN_ROWS", "MIN_TIMEOUT", "LightGBMFamily"]
 
@@ -102,14 +102,11 @@ class LightGBMFamily(ModelFamily):
         if mask is not None:
             extra["categorical_feature"] = [i for i, native in enumerate(mask) if native]
         # Early stopping watches the fold's own validation rows, as for gradient boosting.
-        valid = context.y_valid
-        if valid is None or len(valid) < VALIDATION_ROWS:
+        if not watches_its_fold(y, context):
             return extra
-        if context.n_classes and not np.isin(valid, y).all():
-            return extra  # a class the fold did not train on cannot be scored
         from lightgbm import early_stopping
 
-        extra["eval_X"], extra["eval_y"] = context.X_valid, valid
+        extra["eval_X"], extra["eval_y"] = context.X_valid, context.y_valid
         extra["callbacks"] = [early_stopping(STOPPING_ROUNDS, verbose=False)]
         return extra
 
