@@ -137,6 +137,20 @@ def test_large_data_final_model_is_the_kept_fold_models(tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(X), expected)
 
 
+def test_data_of_three_folds_refits_on_all_rows_with_its_rounds_grown(tmp_path):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(10_500, 4)), columns=list("abcd"))
+    y = X["a"] * X["b"] + rng.normal(scale=0.5, size=len(X))
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    result = autotune.auto_tune(X, y, n_trials=1, families=["hgb"], storage=url, show=False)
+    assert result.study.user_attrs["autotune"]["cv"]["n_splits"] == 3
+    # each fold model saw two-thirds of the rows: the final model is one refit on all
+    assert result.final_ == {"kind": "trial", "trial": 0, "bagged": False}
+    booster = result.model_[-1]
+    stopped = result.study.trials[0].user_attrs["stopped_at"]
+    assert booster.n_iter_ == round(stopped * 1.5)  # half as many rows again, as many rounds
+
+
 def test_ensemble_final_model_is_stored_and_reloads(tmp_path):
     X, y = load_wine(return_X_y=True, as_frame=True)
     url = f"sqlite:///{tmp_path / 'w.db'}"

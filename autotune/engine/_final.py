@@ -223,14 +223,14 @@ def save_family_bests(
         if kept:
             needed = run.objective.oof.save_seconds(trial.number)
         else:
-            needed = float(trial.user_attrs.get("fit_time", 0.0)) * FINAL_FIT_MARGIN * 1.5
+            needed = FINAL_FIT_MARGIN * run.grow * run.refit_fold_time(trial)
         if run.deadline is not None and time.monotonic() + needed > run.deadline:
             skipped.append(name)
             continue
         if kept:
             model = run.fit_member(trial, X, y, seed, strategy)[1]
         else:
-            _, model = fit_final_model(trial, profile, X, y, seed, run.deadline, strategy)
+            _, model = fit_final_model(trial, profile, X, y, seed, run.deadline, strategy, run.grow)
         save_model(
             study,
             model,

@@ -342,9 +342,12 @@ class Objective:
         trial.set_user_attr("fit_time", float(np.mean(fit_times)))
         trial.set_user_attr("secondary", self._secondary(done, predictions))
         value = float(np.mean(fold_scores))
+        fit_time = float(np.mean(fit_times))
         stopped = [family.stopped_at(model) for model in models]
         if stopped and None not in stopped:
             trial.set_user_attr(STOPPED_AT_KEY, float(np.mean(stopped)))
+            # its refit on all rows trains for as many more rounds as it sees more rows
+            fit_time *= len(self.y) / np.mean([len(train) for train, _ in done])
         if epochs and self._first_fold_behind(trial, value):
             self._mark_behind(trial, stats)
         else:
@@ -358,7 +361,7 @@ class Objective:
                 trial.number,
                 value,
                 self._in_row_order(splits, predictions),
-                float(np.mean(fit_times)),
+                fit_time,
                 [self._fold_pipeline(family, k, m) for k, m in enumerate(models[: self.bag_folds])],
                 family.name,
             )

@@ -82,14 +82,19 @@ def family_params(
 
 
 def build_final_model(
-    trial: FrozenTrial, profile: DataProfile, seed: int, strategy: str = "auto"
+    trial: FrozenTrial,
+    profile: DataProfile,
+    seed: int,
+    strategy: str = "auto",
+    grow: float = 1.0,
 ) -> tuple[ModelFamily, Pipeline]:
-    """An unfitted pipeline for a trial's configuration."""
+    """An unfitted pipeline for a trial's configuration, for ``grow`` times the rows each
+    fold model saw: the boosting rounds its early stopping chose grow with them."""
     family = get_family(trial.params[FAMILY_PARAM])
     params = family_params(trial, family, profile, strategy)
     stopped = trial.user_attrs.get(STOPPED_AT_KEY)
     if stopped is not None:
-        params = family.trained_for(params, round(stopped))
+        params = family.trained_for(params, round(stopped * grow))
     model = family.build(params, profile, seed)
     return family, make_pipeline_for(family.preprocessing, model, profile, seed)
 
@@ -102,9 +107,10 @@ def fit_final_model(
     seed: int,
     deadline: float | None = None,
     strategy: str = "auto",
+    grow: float = 1.0,
 ) -> tuple[ModelFamily, Pipeline]:
     """Fit a trial's configuration on all the data, through the family's own ``fit``."""
-    family, model = build_final_model(trial, profile, seed, strategy)
+    family, model = build_final_model(trial, profile, seed, strategy, grow)
     preprocess = Pipeline(model.steps[:-1])
     with warnings.catch_warnings(), fit_threads(profile):
         warnings.simplefilter("ignore")

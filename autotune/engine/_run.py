@@ -20,6 +20,7 @@ from autotune.engine._events import Listener, TrialReport
 from autotune.engine._objective import (
     FAMILY_PARAM,
     PASSED_OVER_KEY,
+    STOPPED_AT_KEY,
     Objective,
     holdout_scored,
     weigh_network,
@@ -62,6 +63,13 @@ BUDGET_SLACK = 0.02
 NETWORK_TRIAL_SHARE = 0.2
 #: Up to this many rows, the final model averages the fold models instead of refitting.
 BAG_ROWS = 1_000
+#: With this many folds or fewer, each fold model saw at most two-thirds of the rows, and
+#: the final model refits on all of them, its boosting rounds grown in step (``Run.grow``).
+#: In 60 s runs (seed 0) on the seven tasks of 10,000 rows or more this was better on all
+#: seven than keeping the fold models, most where the same people recur in the rows:
+#: r_doctorcontacts_health's test log loss went from 0.251 to 0.164, r_diamonds_cut's from
+#: 0.535 to 0.529. Refitting without growing the rounds reached 0.190 and 0.532.
+REFIT_SPLITS = 3
 
 
 @contextlib.contextmanager
@@ -142,7 +150,7 @@ class Run:
             return 0.0
         oof = self.objective.oof
         members = sum(self.member_seconds(n) for n in oof.family_bests(ENSEMBLE_MEMBERS))
-        best = self.member_seconds(self.best.number, self.best.user_attrs.get("fit_time", 0.0))
+        best = self.member_seconds(self.best.number, self.refit_fold_time(self.best))
         if holdout_scored(self.best) and oof.models:
             # a network's refit is not worth stopping the search early: if it does not
             # fit in the end, a trial with kept fold models stands in (``stand_in``)
@@ -157,24 +165,29 @@ class Run:
         oof = self.objective.oof
         if self.deadline is None or not oof.models or not holdout_scored(best):
             return best
-        fit_time = best.user_attrs.get("fit_time", 0.0)
-        if time.monotonic() + self.member_seconds(best.number, fit_time) <= self.deadline:
+        if time.monotonic() + self.member_seconds(best.number, self.refit_fold_time(best)) <= (
+            self.deadline
+        ):
             return best
         number = next(n for n in oof.best(len(oof.items)) if n in oof.models)
         return study.get_trials(deepcopy=False)[number]
 
     def uses_kept_models(self, number: int) -> bool:
         """Whether a trial joins the final model as its kept fold models, averaged, rather
-        than refitted: always on small data (the refit would make the same bag), else when
-        saving the bag is quicker than refitting on all rows and saving that."""
+        than refitted: always on small data (the refit would make the same bag), never with
+        ``REFIT_SPLITS`` folds or fewer, else when saving the bag is quicker than refitting
+        on all rows and saving that."""
         oof = self.objective.oof
         if self._kept_network(number) is not None:
             return True
         if number not in oof.models:
             return False
+        if self.bagging:
+            return True
+        if self.n_splits <= REFIT_SPLITS:
+            return False
         bag = oof.save_seconds(number)
-        refit = self._refit_seconds(oof.fit_times[number]) + bag / len(oof.models[number])
-        return self.bagging or bag <= refit
+        return bag <= self._refit_seconds(oof.fit_times[number]) + bag / len(oof.models[number])
 
     def _kept_network(self, number: int) -> Any:
         kept = self.objective.holdout_best
@@ -188,8 +201,17 @@ class Run:
         return self._refit_seconds(float(fold_time))
 
     def _refit_seconds(self, fold_time: float) -> float:
-        scale = self.n_splits if self.bagging else self.n_splits / max(self.n_splits - 1, 1)
-        return FINAL_FIT_MARGIN * fold_time * scale
+        return FINAL_FIT_MARGIN * fold_time * (self.n_splits if self.bagging else self.grow)
+
+    def refit_fold_time(self, trial: FrozenTrial) -> float:
+        """A fold's fit time at the rounds of the trial's refit: more for early stopping."""
+        fit_time = float(trial.user_attrs.get("fit_time", 0.0))
+        return fit_time * self.grow if STOPPED_AT_KEY in trial.user_attrs else fit_time
+
+    @property
+    def grow(self) -> float:
+        """How many times the rows of a fold model a refit on all of them sees."""
+        return self.n_splits / max(self.n_splits - 1, 1)
 
     @property
     def bagging(self) -> bool:
@@ -220,7 +242,7 @@ class Run:
         if self.bagging and not family.self_saving:
             splits = self.objective.splits[: self.n_splits]
             return fit_bagged_model(trial, profile, X, y, seed, splits, deadline, strategy)
-        return fit_final_model(trial, profile, X, y, seed, deadline, strategy)
+        return fit_final_model(trial, profile, X, y, seed, deadline, strategy, self.grow)
 
     def update_deadline(self) -> None:
         if self.deadline is not None:
