@@ -134,12 +134,14 @@ def test_an_early_look_keeps_to_the_deadline(large_data) -> None:
         frame, codes, profile, [hgb], get_metric("roc_auc", profile.task), [], splits, seed=0
     )
     objective.early_looks = True
-    objective.stats["hgb"].fold_times.append(0.1)  # measured on a cheap configuration
+    objective.stats["hgb"].fold_times.append(0.01)  # measured on a cheap configuration
     objective.stats["hgb"].n_ok = 1
     costly = {"max_iter": 1000, "max_leaf_nodes": 256, "min_samples_leaf": 2, "learning_rate": 0.01}
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial({"family": "hgb", **{f"hgb.{k}": v for k, v in costly.items()}})
-    objective.deadline = time.monotonic() + 1.0
+    # a deadline before the look's first iterations end: with more time, on a quick
+    # machine its early stopping ended the look within a second
+    objective.deadline = time.monotonic() + 0.2
     study.optimize(objective, n_trials=1, catch=())
     overrun = time.monotonic() - objective.deadline
     # its first tenth of 333 iterations is all it may train: the whole look takes ~10 s
