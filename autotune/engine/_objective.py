@@ -339,10 +339,10 @@ class Objective:
                     raise optuna.TrialPruned(f"pruned after fold {fold}")
         stats.n_ok += 1
         done = splits[: len(predictions)]
-        trial.set_user_attr("fit_time", float(np.mean(fit_times)))
+        fit_time = float(np.mean(fit_times))
+        trial.set_user_attr("fit_time", fit_time)
         trial.set_user_attr("secondary", self._secondary(done, predictions))
         value = float(np.mean(fold_scores))
-        fit_time = float(np.mean(fit_times))
         stopped = [family.stopped_at(model) for model in models]
         if stopped and None not in stopped:
             trial.set_user_attr(STOPPED_AT_KEY, float(np.mean(stopped)))
