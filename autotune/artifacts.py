@@ -29,6 +29,7 @@ __all__ = [
     "artifact_dir_for",
     "estimated_save_seconds",
     "load_model",
+    "part_record",
     "save_model",
     "saved_models",
 ]
@@ -247,6 +248,13 @@ def save_model(
     return record
 
 
+def part_record(record: dict[str, Any], attribute: str) -> dict[str, Any]:
+    """The record of a model held inside a stored one, as its ``attribute`` (the
+    uncalibrated pipeline of a temperature-scaled final model): it loads from the same
+    files, so the same trees are not written twice."""
+    return {**record, "part": attribute}
+
+
 def saved_models(study: optuna.Study) -> dict[str, dict[str, Any]]:
     """Role → record of the models stored with a study."""
     return dict(study.user_attrs.get(MODELS_KEY, {}))
@@ -299,7 +307,8 @@ def load_model(
                 download_artifact(
                     artifact_store=store, file_path=str(path), artifact_id=record["model"]
                 )
-                return _load_skops(path, trusted)
+                model = _load_skops(path, trusted)
+                return getattr(model, record["part"]) if "part" in record else model
             prep_path = Path(folder) / "preprocess.skops"
             est_path = Path(folder) / "estimator.keras"
             download_artifact(

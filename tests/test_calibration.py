@@ -9,6 +9,7 @@ from sklearn.datasets import load_digits
 from sklearn.tree import DecisionTreeClassifier
 
 import autotune
+from autotune.artifacts import load_model, saved_models
 from autotune.engine._calibration import (
     TemperatureScaled,
     _scaled,
@@ -113,8 +114,9 @@ def test_calibrated_final_model_is_recorded_stored_and_reloads(deep_tree, tmp_pa
     # a tree misses about one digit in six, each with a probability of 0
     X, y = load_digits(return_X_y=True, as_frame=True)
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    result = autotune.auto_tune(X, y, n_trials=2, families=["deep_tree"], storage=url, show=False)
+    result = autotune.auto_tune(X, y, n_trials=1, families=["deep_tree"], storage=url, show=False)
     info = result.study.user_attrs["autotune_final"]
+    assert info["kind"] == "trial"
     assert info["temperature"] > 1 and info["calibrated"] < info["uncalibrated"]
     assert result.final_ == info
     assert type(result.model_).__name__ == "TemperatureScaled"
@@ -122,7 +124,12 @@ def test_calibrated_final_model_is_recorded_stored_and_reloads(deep_tree, tmp_pa
     assert proba.min() > 0 and proba.max() < 1  # softened away from 0 and 1
     loaded = autotune.load(result.study.study_name, url)
     np.testing.assert_array_equal(loaded.predict_proba(X), proba)
-    assert set(loaded.study.user_attrs["autotune_models"]) >= {"final", "best:deep_tree"}
+    models = saved_models(loaded.study)
+    # the family's best is the uncalibrated tree inside the final model, from the same file
+    assert models["best:deep_tree"]["model"] == models["final"]["model"]
+    best = load_model(loaded.study, "best:deep_tree")
+    np.testing.assert_array_equal(best.predict_proba(X), result.model_.model.predict_proba(X))
+    assert best.predict_proba(X).min() == 0  # the tree's own, unsoftened probabilities
 
 
 def test_under_confident_probabilities_are_not_sharpened():

@@ -15,7 +15,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.pipeline import Pipeline
 
-from autotune.artifacts import save_model
+from autotune.artifacts import part_record, save_model
 from autotune.data import DataProfile, profile_data
 from autotune.engine._cv import choose_n_repeats, choose_n_splits, is_short_budget
 from autotune.engine._events import Listener, RunInfo
@@ -299,21 +299,15 @@ def tune(
         trial_number=final_trial.number,
         storage_url=url,
     )
-    if final.info["kind"] == "trial" and final.info.get("temperature"):
-        # the uncalibrated pipeline is the family's best model: keep it without a refit
-        save_model(
-            study,
-            final.model.model,
-            role=f"best:{final.family}",
-            family=final.family,
-            trial_number=final_trial.number,
-            storage_url=url,
-        )
+    family_record = None
+    if final.info["kind"] == "trial":
+        # the final trial's model is its family's best; calibrated, the pipeline inside is
+        family_record = part_record(record, "model") if final.info.get("temperature") else record
     save_family_bests(
         study,
         run,
         final_trial,
-        record if final.info["kind"] == "trial" and not final.info.get("temperature") else None,
+        family_record,
         profile,
         frame,
         y_encoded,
