@@ -151,6 +151,48 @@ def test_data_of_three_folds_refits_on_all_rows_with_its_rounds_grown(tmp_path):
     assert booster.n_iter_ == round(stopped * 1.5)  # half as many rows again, as many rounds
 
 
+def test_a_refit_is_costed_the_same_whether_its_boosting_rounds_grow():
+    from optuna.distributions import CategoricalDistribution
+
+    from autotune.engine import Listener, Objective
+    from autotune.engine._run import FINAL_FIT_MARGIN, Run
+    from autotune.families import get_family
+    from tests.conftest import make_mixed
+
+    X, y = make_mixed(n=1200)
+    frame, target, profile = profile_data(X, y)
+    codes = encode_target(target, profile)
+    metric = get_metric("roc_auc", profile.task)
+    splits = make_splits(profile, codes, 3, seed=0)
+    objective = Objective(frame, codes, profile, [get_family("hgb")], metric, [], splits, seed=0)
+    reserves = []
+    for attrs in ({"fit_time": 4.0}, {"fit_time": 4.0, "stopped_at": 120.0}):
+        study = optuna.create_study(direction="maximize")
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"family": "hgb"},
+                distributions={"family": CategoricalDistribution(["hgb"])},
+                value=0.9,
+                user_attrs=attrs,
+            )
+        )
+        run = Run(
+            objective,
+            metric,
+            Listener(),
+            started=time.monotonic(),
+            timeout=60.0,
+            n_trials=None,
+            n_splits=3,
+        )
+        run.seed_from(study.trials)
+        reserves.append(run.final_fit_reserve())
+    # a refit on 1.5 times the rows, for 1.5 times the rounds early stopping chose, was
+    # measured at 1 to 1.5 fold fits: a fold also scores its validation rows every round
+    assert reserves[0] == reserves[1]
+    assert reserves[1] < FINAL_FIT_MARGIN * 4.0 * 1.5**2
+
+
 def test_ensemble_final_model_is_stored_and_reloads(tmp_path):
     X, y = load_wine(return_X_y=True, as_frame=True)
     url = f"sqlite:///{tmp_path / 'w.db'}"

@@ -18,7 +18,7 @@ from autotune.engine._calibration import TemperatureScaled, calibrate
 from autotune.engine._ensemble import EnsembleModel, choose_ensemble
 from autotune.engine._objective import holdout_scored
 from autotune.engine._refit import fit_final_model, past_deadline, trial_family
-from autotune.engine._run import FINAL_FIT_MARGIN, Run
+from autotune.engine._run import Run, fold_time
 
 __all__ = ["FinalModel", "final_model", "save_family_bests"]
 
@@ -220,10 +220,7 @@ def save_family_bests(
         if models.get(f"best:{name}", {}).get("trial") == trial.number:
             continue
         kept = run.uses_kept_models(trial.number)
-        if kept:
-            needed = run.objective.oof.save_seconds(trial.number)
-        else:
-            needed = FINAL_FIT_MARGIN * run.grow * run.refit_fold_time(trial)
+        needed = run.member_seconds(trial.number, fold_time(trial))
         if run.deadline is not None and time.monotonic() + needed > run.deadline:
             skipped.append(name)
             continue

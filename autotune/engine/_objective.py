@@ -346,8 +346,6 @@ class Objective:
         stopped = [family.stopped_at(model) for model in models]
         if stopped and None not in stopped:
             trial.set_user_attr(STOPPED_AT_KEY, float(np.mean(stopped)))
-            # its refit on all rows trains for as many more rounds as it sees more rows
-            fit_time *= len(self.y) / np.mean([len(train) for train, _ in done])
         if epochs and self._first_fold_behind(trial, value):
             self._mark_behind(trial, stats)
         else:
