@@ -207,11 +207,12 @@ class Run:
         """The expected time to add a trial to the final model."""
         if self.uses_kept_models(number):
             return self.objective.oof.save_seconds(number)
-        fold_time = self.objective.oof.fit_times.get(number, fit_time or 0.0)
-        return self._refit_seconds(float(fold_time))
+        seconds = self.objective.oof.fit_times.get(number, fit_time or 0.0)
+        return self._refit_seconds(float(seconds))
 
-    def _refit_seconds(self, fold_time: float) -> float:
-        return FINAL_FIT_MARGIN * fold_time * (self.n_splits if self.bagging else self.grow)
+    def _refit_seconds(self, seconds: float) -> float:
+        """A refit's cost from a fold's fit ``seconds`` (``FINAL_FIT_MARGIN``)."""
+        return FINAL_FIT_MARGIN * seconds * (self.n_splits if self.bagging else self.grow)
 
     @property
     def grow(self) -> float:
