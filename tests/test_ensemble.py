@@ -188,7 +188,7 @@ def test_a_refit_is_costed_the_same_whether_its_boosting_rounds_grow():
         run.seed_from(study.trials)
         reserves.append(run.final_fit_reserve())
     # a refit on 1.5 times the rows, for 1.5 times the rounds early stopping chose, was
-    # measured at 1 to 1.5 fold fits: a fold also scores its validation rows every round
+    # measured at 1 to 1.84 fold fits: a fold also scores its validation rows every round
     assert reserves[0] == reserves[1]
     assert reserves[1] < FINAL_FIT_MARGIN * 4.0 * 1.5**2
 
