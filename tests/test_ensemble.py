@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from optuna.distributions import CategoricalDistribution
 from sklearn.datasets import load_wine
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.pipeline import make_pipeline
@@ -23,7 +25,7 @@ from autotune.artifacts import (
     estimated_save_seconds,
 )
 from autotune.data import profile_data
-from autotune.engine import encode_target, make_splits
+from autotune.engine import Listener, Objective, encode_target, make_splits
 from autotune.engine._ensemble import (
     EnsembleModel,
     OutOfFold,
@@ -32,6 +34,7 @@ from autotune.engine._ensemble import (
     select_ensemble,
 )
 from autotune.engine._refit import affordable, fit_bagged_model
+from autotune.engine._run import FINAL_FIT_MARGIN, Run
 from autotune.metrics import get_metric
 
 
@@ -151,11 +154,8 @@ def test_data_of_three_folds_refits_on_all_rows_with_its_rounds_grown(tmp_path):
     assert booster.n_iter_ == round(stopped * 1.5)  # half as many rows again, as many rounds
 
 
-def test_a_refit_is_costed_the_same_whether_its_boosting_rounds_grow():
-    from optuna.distributions import CategoricalDistribution
-
-    from autotune.engine import Listener, Objective
-    from autotune.engine._run import FINAL_FIT_MARGIN, Run
+def _mixed_objective(families: list[str], **options: Any) -> Objective:
+    """An objective over 3 folds of 1,200 mixed rows (roc_auc), for a ``Run`` to hold."""
     from autotune.families import get_family
     from tests.conftest import make_mixed
 
@@ -164,7 +164,27 @@ def test_a_refit_is_costed_the_same_whether_its_boosting_rounds_grow():
     codes = encode_target(target, profile)
     metric = get_metric("roc_auc", profile.task)
     splits = make_splits(profile, codes, 3, seed=0)
-    objective = Objective(frame, codes, profile, [get_family("hgb")], metric, [], splits, seed=0)
+    chosen = [get_family(name) for name in families]
+    return Objective(frame, codes, profile, chosen, metric, [], splits, seed=0, **options)
+
+
+def _run_over(objective: Objective, study: optuna.Study, timeout: float) -> Run:
+    """A run of ``objective`` from now, counting the study's trials so far."""
+    run = Run(
+        objective,
+        objective.metric,
+        Listener(),
+        started=time.monotonic(),
+        timeout=timeout,
+        n_trials=None,
+        n_splits=3,
+    )
+    run.seed_from(study.trials)
+    return run
+
+
+def test_a_refit_is_costed_the_same_whether_its_boosting_rounds_grow():
+    objective = _mixed_objective(["hgb"])
     reserves = []
     for attrs in ({"fit_time": 4.0}, {"fit_time": 4.0, "stopped_at": 120.0}):
         study = optuna.create_study(direction="maximize")
@@ -176,17 +196,7 @@ def test_a_refit_is_costed_the_same_whether_its_boosting_rounds_grow():
                 user_attrs=attrs,
             )
         )
-        run = Run(
-            objective,
-            metric,
-            Listener(),
-            started=time.monotonic(),
-            timeout=60.0,
-            n_trials=None,
-            n_splits=3,
-        )
-        run.seed_from(study.trials)
-        reserves.append(run.final_fit_reserve())
+        reserves.append(_run_over(objective, study, timeout=60.0).final_fit_reserve())
     # a refit on 1.5 times the rows, for 1.5 times the rounds early stopping chose, was
     # measured at 1 to 1.84 fold fits: a fold also scores its validation rows every round
     assert reserves[0] == reserves[1]
@@ -289,20 +299,7 @@ def test_a_member_that_never_saw_a_rare_class_gives_it_no_probability():
 
 
 def test_a_network_best_on_its_holdout_does_not_hold_back_the_search():
-    from optuna.distributions import CategoricalDistribution
-
-    from autotune.engine import Listener, Objective
-    from autotune.engine._run import Run
-    from autotune.families import get_family
-    from tests.conftest import make_mixed
-
-    X, y = make_mixed(n=1200)
-    frame, target, profile = profile_data(X, y)
-    codes = encode_target(target, profile)
-    metric = get_metric("roc_auc", profile.task)
-    families = [get_family("linear"), get_family("keras")]
-    splits = make_splits(profile, codes, 3, seed=0)
-    objective = Objective(frame, codes, profile, families, metric, [], splits, seed=0, bag_folds=3)
+    objective = _mixed_objective(["linear", "keras"], bag_folds=3)
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial({"family": "linear"})
     study.optimize(objective, n_trials=1)  # cross-validated, its fold models kept
@@ -314,16 +311,7 @@ def test_a_network_best_on_its_holdout_does_not_hold_back_the_search():
         user_attrs={"fit_time": 100.0},  # one slow fit, scored on its holdout
     )
     study.add_trial(network)
-    run = Run(
-        objective,
-        metric,
-        Listener(),
-        started=time.monotonic(),
-        timeout=30.0,
-        n_trials=None,
-        n_splits=3,
-    )
-    run.seed_from(study.trials)
+    run = _run_over(objective, study, timeout=30.0)
     assert run.best.number == 1
     assert run.final_fit_reserve() < 5.0  # not the network's refit: 1.5 x 100 s and more
     assert run.stand_in(study, run.best).number == 0  # no time to refit it: trial 0 stands in
