@@ -441,10 +441,25 @@ def test_a_network_trial_trains_at_most_its_share_of_the_budget(classification) 
         frame, codes, profile, [family], metric, [], splits, seed=0, trial_seconds=2.0
     )
     KerasMLPClassifier(hidden_units=(16,), max_epochs=1).fit(X, y)  # load and warm up Keras
-    # out of range on purpose (Optuna warns, uses it): only the time can stop this network
-    study = optuna.create_study()
+    # Out of range on purpose (Optuna warns, uses it): only the time can stop this network.
+    # Every knob is fixed so that Adam's tiny steps improve the validation loss each epoch;
+    # a sampled SGD with batch norm and dropout could plateau and stop early instead.
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     study.enqueue_trial(
-        {"family": "keras", "keras.max_epochs": 100_000, "keras.learning_rate": 1e-5}
+        {
+            "family": "keras",
+            "keras.max_epochs": 100_000,
+            "keras.learning_rate": 1e-5,
+            "keras.n_layers": 1,
+            "keras.shape": "constant",
+            "keras.units": 16,
+            "keras.activation": "relu",
+            "keras.dropout": 0.0,
+            "keras.batchnorm": False,
+            "keras.optimizer": "adam",
+            "keras.beta_1": 0.9,
+            "keras.schedule": "constant",
+        }
     )
     started = time.monotonic()
     study.optimize(objective, n_trials=1, catch=())
