@@ -9,7 +9,7 @@ time rules). ``CHECK_TASKS`` were kept out of those choices: R datasets of 300 t
 54,000 rows with mixed types, some with missing values, four per kind. Results on them
 show whether the choices carry over to data they were not made on; faults they showed
 were fixed, and each fix names its task. ``CHECK2_TASKS`` are a second such suite, of the
-same shape, added once the first had shown such faults.
+same shape, added once the first had shown such faults, and ``CHECK3_TASKS`` a third.
 
     python benchmarks/compare.py --list-tasks    # build every task, print its shape
 """
@@ -229,7 +229,22 @@ CHECK2_TASKS = [
     _r("regression", "HSAUR/Forbes2000", "marketvalue", ("rank", "name")),
     _r("regression", "car/Vocab", "vocabulary"),  # vocabulary test score
 ]
-ALL_TASKS = TASKS + CHECK_TASKS + CHECK2_TASKS
+#: A third, first run after the refit and reserve rules of the large tasks were settled.
+CHECK3_TASKS = [
+    _r("binary", "COUNT/titanic", "survived"),  # class, age and sex only: all categorical
+    _r("binary", "Zelig/turnout", "vote"),  # 1992 US turnout
+    _r("binary", "MASS/biopsy", "class", ("ID",)),  # benign or malignant, a few missing
+    _r("binary", "Ecdat/Train", "choice", ("id",)),  # choice between two train tickets
+    _r("multiclass", "Ecdat/Star", "classk"),  # the STAR class type: near random by design
+    _r("multiclass", "Ecdat/Cracker", "choice"),  # cracker brand bought
+    _r("multiclass", "pscl/politicalInformation", "y"),  # interviewer's rating, five levels
+    _r("multiclass", "Ecdat/Tuna", "Tuna.choice"),  # tuna brand bought
+    _r("regression", "Ecdat/BudgetFood", "wfood"),  # Spanish households' food share
+    _r("regression", "Ecdat/Wages", "lwage"),  # log wage, a panel of 595 people
+    _r("regression", "Ecdat/MedExp", "med"),  # medical expenses, heavy tailed
+    _r("regression", "HistData/GaltonFamilies", "childHeight"),  # family id: 205 levels
+]
+ALL_TASKS = TASKS + CHECK_TASKS + CHECK2_TASKS + CHECK3_TASKS
 
 
 def describe(task: Task, X: pd.DataFrame, y: pd.Series) -> dict[str, object]:

@@ -73,7 +73,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _tasks import ALL_TASKS, CHECK2_TASKS, CHECK_TASKS, TASKS, Task, describe
+from _tasks import ALL_TASKS, CHECK2_TASKS, CHECK3_TASKS, CHECK_TASKS, TASKS, Task, describe
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import log_loss, mean_squared_error, roc_auc_score
 from sklearn.model_selection import cross_val_score, train_test_split
@@ -81,7 +81,13 @@ from sklearn.model_selection import cross_val_score, train_test_split
 RESULTS = Path(__file__).resolve().parent / "results"
 BUDGETS = [10.0, 30.0, 60.0, 300.0]
 SEEDS = [0, 1, 2]
-SUITES = {"main": TASKS, "check": CHECK_TASKS, "check2": CHECK2_TASKS, "all": ALL_TASKS}
+SUITES = {
+    "main": TASKS,
+    "check": CHECK_TASKS,
+    "check2": CHECK2_TASKS,
+    "check3": CHECK3_TASKS,
+    "all": ALL_TASKS,
+}
 TIE_TOLERANCE = 0.002  # relative difference of two mean scores below which they tie
 HIGHER_IS_BETTER = {"roc_auc"}
 FLAML_METRIC = {"roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "rmse"}
@@ -592,9 +598,9 @@ def parse_args() -> argparse.Namespace:
         "--suite",
         choices=list(SUITES),
         default="main",
-        help="the tasks when --task is not given: main (default), check and check2 (held out "
-        "when the portfolios and defaults were chosen, to show whether those carry over), "
-        "or all",
+        help="the tasks when --task is not given: main (default), check, check2 and check3 "
+        "(held out when the portfolios and defaults were chosen, to show whether those carry "
+        "over), or all",
     )
     parser.add_argument("--budget", action="extend", nargs="+", type=float, help="seconds")
     parser.add_argument("--seeds", action="extend", nargs="+", type=int)
