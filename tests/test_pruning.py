@@ -9,7 +9,14 @@ import pytest
 from optuna.trial import TrialState, create_trial
 from scipy import stats
 
-from autotune.engine._pruning import WILCOXON_MIN_STEPS, FoldWilcoxonPruner, clearly_worse
+from autotune.engine._pruning import (
+    HOPELESS_EPOCHS,
+    WILCOXON_MIN_STEPS,
+    FoldWilcoxonPruner,
+    clearly_worse,
+    hopeless,
+    hopeless_bar,
+)
 
 
 def _study(direction: str, best: np.ndarray, current: np.ndarray) -> optuna.Study:
@@ -82,3 +89,26 @@ def test_before_the_test_can_decide_only_a_clearly_worse_trial_is_pruned(directi
     assert FoldWilcoxonPruner(n_startup_steps=2).prune(far, far.trials[-1])
     close = _study(direction, best, best[:3] + np.array([behind, behind, behind / 10]))
     assert not FoldWilcoxonPruner(n_startup_steps=2).prune(close, close.trials[-1])
+
+
+def test_a_network_is_hopeless_from_its_fifth_epoch_if_it_closed_under_a_quarter_of_the_gap():
+    # log loss: a constant prediction scores 1.1, the best trees 0.3; the bar is 0.9
+    bar = hopeless_bar(1.1, 0.3, greater_is_better=False)
+    assert bar == pytest.approx(0.9)
+    last_early_epoch = HOPELESS_EPOCHS - 2
+    assert not hopeless(1.05, last_early_epoch, bar, greater_is_better=False)
+    assert hopeless(1.05, last_early_epoch + 1, bar, greater_is_better=False)
+    assert not hopeless(0.85, last_early_epoch + 1, bar, greater_is_better=False)
+    # roc_auc: a constant prediction scores 0.5, the best 0.9; the bar is 0.6
+    auc = hopeless_bar(0.5, 0.9, greater_is_better=True)
+    assert auc == pytest.approx(0.6)
+    assert hopeless(0.55, HOPELESS_EPOCHS, auc, greater_is_better=True)
+    assert not hopeless(0.65, HOPELESS_EPOCHS, auc, greater_is_better=True)
+
+
+@pytest.mark.parametrize("greater_is_better", [True, False])
+def test_no_bar_where_the_best_is_no_better_than_a_constant(greater_is_better) -> None:
+    worse = 0.4 if greater_is_better else 0.6
+    assert hopeless_bar(0.5, 0.5, greater_is_better) is None
+    assert hopeless_bar(0.5, worse, greater_is_better) is None
+    assert not hopeless(0.0 if greater_is_better else 9.0, 99, None, greater_is_better)

@@ -9,7 +9,7 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -32,6 +32,8 @@ from autotune.engine._pruning import (
     Standing,
     clearly_worse,
     halving_prunes,
+    hopeless,
+    hopeless_bar,
 )
 from autotune.exceptions import ConfigError
 from autotune.families import FitContext, ModelFamily, Space, get_family
@@ -370,6 +372,40 @@ class Objective:
         stats.n_behind += 1
         trial.set_user_attr(BEHIND_KEY, True)
 
+    def _network_behind(
+        self, trial: optuna.Trial, stats: FamilyStats
+    ) -> Callable[[float, int], bool] | None:
+        """Judges a network's epochs against the first fold's score of the best trial
+        scored by folds (``hopeless``), marking the network behind when it stops it."""
+        best = best_by_folds(trial.study)
+        if best is None:
+            return None
+        maximize = self.metric.greater_is_better
+        bar = hopeless_bar(self._constant_score(), best.intermediate_values[0], maximize)
+        if bar is None:
+            return None
+
+        def behind(value: float, epoch: int) -> bool:
+            if not hopeless(value, epoch, bar, maximize):
+                return False
+            self._mark_behind(trial, stats)
+            return True
+
+        return behind
+
+    def _constant_score(self) -> float:
+        """The first fold's score of a prediction that ignores the features: the training
+        rows' mean, or their class shares (smoothed, so that none is zero)."""
+        train, valid = self.splits[0]
+        y_train = self.y[train]
+        if self.profile.task == "regression":
+            prediction = np.full(len(valid), float(np.mean(y_train)))
+        else:
+            k = max(self.profile.n_classes, 2)
+            shares = (np.bincount(y_train.astype(int), minlength=k) + 1) / (len(y_train) + k)
+            prediction = np.tile(shares, (len(valid), 1))
+        return float(self.metric.score(self.y[valid], prediction, self.classes))
+
     def _first_fold_behind(self, trial: optuna.Trial, value: float) -> bool:
         """Whether a network's score, on the first fold's holdout, is clearly worse than
         the first fold's score of the best trial scored by folds."""
@@ -411,6 +447,8 @@ class Objective:
                 return
             self._in_time(trial, expected)
             X_train, y_train, context = self._fold_inputs(family, fold, trial if epochs else None)
+            if epochs:
+                context.behind = self._network_behind(trial, stats)
             model, prediction, seconds = fit_predict(
                 family, params, self.profile, self.seed, X_train, y_train, context
             )

@@ -57,6 +57,8 @@ class FitContext:
         n_classes: The number of classes (0 for regression), even if a split misses some.
         profile: The data's profile, for a family whose ``fit`` is told which columns
             are categorical.
+        behind: Given an intermediate score and its step, whether the trial is too far
+            behind the best to go on (a network's epochs); None to judge only by the pruner.
     """
 
     X_valid: Any = None
@@ -67,12 +69,15 @@ class FitContext:
     seed: int = 0
     n_classes: int = 0
     profile: DataProfile | None = None
+    behind: Callable[[float, int], bool] | None = None
 
     def report(self, value: float, step: int) -> None:
         """Report an intermediate score; raises ``optuna.TrialPruned`` when it is poor."""
         if self.trial is None:
             return
         self.trial.report(value, step)
+        if self.behind is not None and self.behind(value, step):
+            raise optuna.TrialPruned(f"clearly behind the best trial at step {step}")
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step}")
 

@@ -471,6 +471,59 @@ def test_a_network_trial_trains_at_most_its_share_of_the_budget(classification) 
     assert elapsed < 2.0 + 5.0  # set-up plus at most one epoch past its share
 
 
+def test_a_network_that_learns_nothing_stops_at_the_fifth_epoch_marked_behind(
+    classification,
+) -> None:
+    from autotune.engine import Objective, encode_target, make_splits
+    from autotune.engine._pruning import HOPELESS_EPOCHS
+    from autotune.metrics import get_metric
+
+    X, y = classification
+    frame, target, profile = profile_data(X, y)
+    codes = encode_target(target, profile)
+    splits = make_splits(profile, codes, 3, seed=0)
+    families = [get_family("linear"), get_family("keras")]
+    metric = get_metric("log_loss", profile.task)
+    objective = Objective(frame, codes, profile, families, metric, [], splits, seed=0)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.enqueue_trial({"family": "linear", "linear.C": 1.0})
+    # SGD at a rate of 1e-6 leaves the network where it started: near the class shares
+    study.enqueue_trial(
+        {
+            "family": "keras",
+            "keras.max_epochs": 200,
+            "keras.learning_rate": 1e-6,
+            "keras.optimizer": "sgd",
+            "keras.momentum": 0.0,
+            "keras.schedule": "constant",
+            "keras.batchnorm": False,
+        }
+    )
+    study.optimize(objective, n_trials=2, catch=())
+    linear, network = study.trials
+    assert linear.state == TrialState.COMPLETE
+    assert network.state == TrialState.PRUNED
+    assert network.user_attrs[BEHIND_KEY]
+    assert sorted(network.intermediate_values) == list(range(HOPELESS_EPOCHS))
+    # a network that learns is judged by the same bar and trains on
+    study.enqueue_trial(
+        {
+            "family": "keras",
+            "keras.max_epochs": 8,
+            "keras.learning_rate": 1e-2,
+            "keras.optimizer": "adam",
+            "keras.beta_1": 0.9,
+            "keras.schedule": "constant",
+            "keras.dropout": 0.0,
+            "keras.batchnorm": False,
+        }
+    )
+    study.optimize(objective, n_trials=1, catch=())
+    learner = study.trials[-1]
+    assert learner.state == TrialState.COMPLETE, learner.user_attrs
+    assert len(learner.intermediate_values) > HOPELESS_EPOCHS
+
+
 def test_a_network_far_behind_the_best_passes_over_its_other_starting_points(tmp_path) -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 4))
