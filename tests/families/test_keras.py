@@ -11,6 +11,7 @@ import textwrap
 import time
 import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -31,6 +32,9 @@ from autotune.families.keras import (
     KerasMLPRegressor,
     TrainingDiverged,
 )
+
+if TYPE_CHECKING:
+    from autotune.engine import Objective
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -427,7 +431,10 @@ def test_pickle_round_trip(classification) -> None:
     assert isinstance(again.model_, type(model.model_))
 
 
-def test_a_network_trial_trains_at_most_its_share_of_the_budget(classification) -> None:
+def _log_loss_objective(
+    classification: tuple[np.ndarray, np.ndarray], families: list[str], **options: Any
+) -> Objective:
+    """An objective over 3 folds of the classification rows, scored by log loss."""
     from autotune.engine import Objective, encode_target, make_splits
     from autotune.metrics import get_metric
 
@@ -436,10 +443,13 @@ def test_a_network_trial_trains_at_most_its_share_of_the_budget(classification) 
     codes = encode_target(target, profile)
     splits = make_splits(profile, codes, 3, seed=0)
     metric = get_metric("log_loss", profile.task)
-    family = get_family("keras")
-    objective = Objective(
-        frame, codes, profile, [family], metric, [], splits, seed=0, trial_seconds=2.0
-    )
+    chosen = [get_family(name) for name in families]
+    return Objective(frame, codes, profile, chosen, metric, [], splits, seed=0, **options)
+
+
+def test_a_network_trial_trains_at_most_its_share_of_the_budget(classification) -> None:
+    X, y = classification
+    objective = _log_loss_objective(classification, ["keras"], trial_seconds=2.0)
     KerasMLPClassifier(hidden_units=(16,), max_epochs=1).fit(X, y)  # load and warm up Keras
     # Out of range on purpose (Optuna warns, uses it): only the time can stop this network.
     # Every knob is fixed so that Adam's tiny steps improve the validation loss each epoch;
@@ -474,17 +484,9 @@ def test_a_network_trial_trains_at_most_its_share_of_the_budget(classification) 
 def test_a_network_that_learns_nothing_stops_at_the_fifth_epoch_marked_behind(
     classification,
 ) -> None:
-    from autotune.engine import Objective, encode_target, make_splits
     from autotune.engine._pruning import HOPELESS_EPOCHS
-    from autotune.metrics import get_metric
 
-    X, y = classification
-    frame, target, profile = profile_data(X, y)
-    codes = encode_target(target, profile)
-    splits = make_splits(profile, codes, 3, seed=0)
-    families = [get_family("linear"), get_family("keras")]
-    metric = get_metric("log_loss", profile.task)
-    objective = Objective(frame, codes, profile, families, metric, [], splits, seed=0)
+    objective = _log_loss_objective(classification, ["linear", "keras"])
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     study.enqueue_trial({"family": "linear", "linear.C": 1.0})
     # SGD at a rate of 1e-6 leaves the network where it started: near the class shares
