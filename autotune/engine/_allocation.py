@@ -12,8 +12,9 @@ models and neighbours on r_computers_price, at 60 % above the best) a fifth of t
 budget, 0.2 s at a time.
 
 Everything is computed from the trials in the study's storage, so workers on other
-machines share one allocation. The rest of each trial's parameters still come from the
-wrapped sampler.
+machines share one allocation. The rest of each trial's parameters come from the wrapped
+sampler or, for a share of trials, from a local step around the chosen family's best
+configuration (see ``_local``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from autotune.engine._objective import BEHIND_KEY, FAMILY_PARAM, LOOK_KEY
+from autotune.engine._local import LOCAL_SHARE, fits, incumbent, local_step
+from autotune.engine._objective import BEHIND_KEY, FAMILY_PARAM, LOOK_KEY, SEARCH_KEY
 from autotune.engine._pruning import Standing
 
 __all__ = ["CostAwareSampler", "FamilyProgress", "choose_family", "family_progress"]
@@ -131,21 +133,37 @@ def choose_family(
     return str(live[rng.choice(len(live), p=weights / weights.sum())])
 
 
+@dataclass
+class _Plan:
+    """What the sampler decided for one trial when it was first asked for a value."""
+
+    family: str
+    local: dict[str, Any]
+
+
 class CostAwareSampler(optuna.samplers.BaseSampler):
-    """Chooses the family by :func:`choose_family` and leaves the rest to ``base``.
+    """Chooses the family by :func:`choose_family`; the rest comes from a local step
+    around that family's best trial (a ``LOCAL_SHARE`` of trials) or from ``base``.
 
     Args:
         base: The sampler of every other parameter.
         costs: Family name → relative cost, to order families not yet tried.
-        seed: Seeds the draw of families, per trial number.
+        seed: Seeds the draw of families and of local steps, per trial number.
+        local_share: The share of sampled trials that take a local step; 0 turns them off.
     """
 
     def __init__(
-        self, base: optuna.samplers.BaseSampler, costs: Mapping[str, float], seed: int = 0
+        self,
+        base: optuna.samplers.BaseSampler,
+        costs: Mapping[str, float],
+        seed: int = 0,
+        local_share: float = LOCAL_SHARE,
     ) -> None:
         self.base = base
         self.costs = dict(costs)
         self.seed = seed
+        self.local_share = local_share
+        self._plans: dict[int, _Plan] = {}
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
@@ -153,9 +171,35 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         space = self.base.infer_relative_search_space(study, trial)
         return {k: v for k, v in space.items() if k != FAMILY_PARAM}
 
+    def _plan(self, study: optuna.Study, trial: FrozenTrial, choices: Sequence[str]) -> _Plan:
+        """The trial's family and, if it takes one, its local step; decided once."""
+        plan = self._plans.get(trial._trial_id)
+        if plan is not None:
+            return plan
+        trials = study.get_trials(deepcopy=False, states=_FINISHED)
+        family = trial.params.get(FAMILY_PARAM)
+        if family is None:
+            progress = family_progress(trials, study.direction)
+            rng = np.random.default_rng((self.seed, trial.number))
+            family = choose_family(list(choices), progress, self.costs, rng)
+        local: dict[str, Any] = {}
+        rng = np.random.default_rng((self.seed, trial.number, 1))
+        queued = "fixed_params" in trial.system_attrs
+        if not queued and rng.random() < self.local_share:
+            point = incumbent(trials, family, FAMILY_PARAM, study.direction)
+            if point is not None:
+                local = local_step(point, family, rng)
+                study._storage.set_trial_user_attr(
+                    trial._trial_id, SEARCH_KEY, f"local step from trial {point.trial.number}"
+                )
+        plan = self._plans[trial._trial_id] = _Plan(str(family), local)
+        return plan
+
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
+        if self._plan(study, trial, list(self.costs)).local:
+            return {}
         params = self.base.sample_relative(study, trial, search_space)
         return {k: v for k, v in params.items() if k != FAMILY_PARAM}
 
@@ -166,14 +210,17 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        if param_name != FAMILY_PARAM or not isinstance(
-            param_distribution, CategoricalDistribution
-        ):
-            return self.base.sample_independent(study, trial, param_name, param_distribution)
-        trials = study.get_trials(deepcopy=False, states=_FINISHED)
-        progress = family_progress(trials, study.direction)
-        rng = np.random.default_rng((self.seed, trial.number))
-        return choose_family(list(param_distribution.choices), progress, self.costs, rng)
+        if param_name == FAMILY_PARAM and isinstance(param_distribution, CategoricalDistribution):
+            choices = [str(c) for c in param_distribution.choices]
+            plan = self._plan(study, trial, choices)
+            if plan.family not in choices:  # the family list changed after the plan
+                self._plans.pop(trial._trial_id)
+                plan = self._plan(study, trial, choices)
+            return plan.family
+        local = self._plan(study, trial, list(self.costs)).local
+        if param_name in local and fits(local[param_name], param_distribution):
+            return local[param_name]
+        return self.base.sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.base.before_trial(study, trial)
@@ -185,6 +232,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
+        self._plans.pop(trial._trial_id, None)
         self.base.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:

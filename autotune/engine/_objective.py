@@ -45,6 +45,7 @@ __all__ = [
     "FAMILY_PARAM",
     "LOOK_KEY",
     "PASSED_OVER_KEY",
+    "SEARCH_KEY",
     "STARTING_POINT_KEY",
     "STOPPED_AT_KEY",
     "FamilyStats",
@@ -61,6 +62,8 @@ FoldFit = tuple[Any, np.ndarray, float]
 LOOK_KEY = "early_look"
 #: The user attribute that marks a queued starting point (portfolio or warm start).
 STARTING_POINT_KEY = "starting_point"
+#: The user attribute of a sampled trial that says how it was drawn (a local step).
+SEARCH_KEY = "search"
 #: The user attribute of a starting point not run because its family is clearly behind.
 PASSED_OVER_KEY = "passed_over"
 #: The user attribute of a trial found clearly worse than the best (``clearly_worse``).
