@@ -537,6 +537,7 @@ class Objective:
         deadline = self.deadline if self._has_model() else None  # the first trains in full
         if trial is not None and self.trial_seconds is not None:
             # A network trains on one fold, and stops at its best epoch so far.
+            family.import_libraries()
             ends = time.monotonic() + self.trial_seconds
             deadline = ends if deadline is None else min(deadline, ends)
         context = FitContext(

@@ -151,6 +151,11 @@ class ModelFamily(ABC):
         than set aside rows of its own to choose again."""
         return params
 
+    def import_libraries(self) -> None:
+        """Import the libraries the family fits with, before a fit's clock starts: a time
+        share given to one trial pays for its training, not for a one-off import."""
+        return None
+
     def fit_params(self, model: Any, y: np.ndarray, context: FitContext) -> dict[str, Any]:
         """Extra arguments for ``model.fit`` while a trial trains, such as the validation
         rows its early stopping watches."""

@@ -23,7 +23,7 @@ from sklearn.datasets import make_classification, make_regression
 import autotune
 from autotune.data import profile_data
 from autotune.engine._objective import BEHIND_KEY, PASSED_OVER_KEY
-from autotune.families import FitContext, Space, get_family
+from autotune.families import FitContext, ModelFamily, Space, get_family
 from autotune.families.keras import (
     OPTIMIZERS,
     SCHEDULES,
@@ -432,7 +432,9 @@ def test_pickle_round_trip(classification) -> None:
 
 
 def _log_loss_objective(
-    classification: tuple[np.ndarray, np.ndarray], families: list[str], **options: Any
+    classification: tuple[np.ndarray, np.ndarray],
+    families: list[str | ModelFamily],
+    **options: Any,
 ) -> Objective:
     """An objective over 3 folds of the classification rows, scored by log loss."""
     from autotune.engine import Objective, encode_target, make_splits
@@ -443,7 +445,9 @@ def _log_loss_objective(
     codes = encode_target(target, profile)
     splits = make_splits(profile, codes, 3, seed=0)
     metric = get_metric("log_loss", profile.task)
-    chosen = [get_family(name) for name in families]
+    chosen = [
+        family if isinstance(family, ModelFamily) else get_family(family) for family in families
+    ]
     return Objective(frame, codes, profile, chosen, metric, [], splits, seed=0, **options)
 
 
@@ -479,6 +483,31 @@ def test_a_network_trial_trains_at_most_its_share_of_the_budget(classification) 
     assert trial.user_attrs["stopped"].startswith("time budget reached")
     assert 0 < trial.user_attrs["epochs"] < 100_000
     assert elapsed < 2.0 + 5.0  # set-up plus at most one epoch past its share
+
+
+def test_a_network_trial_share_starts_after_the_framework_is_imported(classification) -> None:
+    class SlowImport(KerasFamily):
+        """Keras whose import takes a second, as TensorFlow's first import does."""
+
+        imported_at: float | None = None
+        deadline: float | None = None
+
+        def import_libraries(self) -> None:
+            super().import_libraries()
+            time.sleep(1.0)
+            self.imported_at = time.monotonic()
+
+        def fit(self, model: Any, X: Any, y: np.ndarray, context: FitContext) -> Any:
+            self.deadline = context.deadline
+            return super().fit(model, X, y, context)
+
+    family = SlowImport()
+    objective = _log_loss_objective(classification, [family], trial_seconds=2.0)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.enqueue_trial({"family": "keras", "keras.max_epochs": 2})
+    study.optimize(objective, n_trials=1, catch=())
+    assert family.imported_at is not None and family.deadline is not None
+    assert family.deadline >= family.imported_at + 2.0  # the whole share is left to train
 
 
 def test_a_network_that_learns_nothing_stops_at_the_fifth_epoch_marked_behind(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import time
 
 import numpy as np
@@ -125,3 +128,44 @@ def test_a_tuned_model_is_saved_and_loads_without_trusted_types(tmp_path):
     assert result.best_family_ == "lgbm"
     loaded = autotune.load("lgbm", url)
     np.testing.assert_allclose(loaded.predict_proba(X), result.predict_proba(X))
+
+
+def test_a_fit_on_small_data_starts_no_thread_of_its_own():
+    # Fold workers fit side by side on one thread each there. In a process of its own, so
+    # that LightGBM loads as it does in a fold worker and /proc counts only its threads.
+    script = textwrap.dedent(
+        """
+        import os
+        import sys
+        import numpy as np
+        from autotune.data import profile_data
+        from autotune.engine._fit import fit_predict
+        from autotune.families import FitContext
+        from autotune.families.lgbm import LightGBMFamily
+
+        def threads():
+            return len(os.listdir("/proc/self/task"))
+
+        class Watched(LightGBMFamily):
+            def fit_params(self, model, y, context):
+                extra = super().fit_params(model, y, context)
+                def count(env):
+                    self.most = max(getattr(self, "most", 0), threads())
+                extra["callbacks"] = [*extra.get("callbacks", []), count]
+                return extra
+
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(2_000, 4))
+        frame, y, profile = profile_data(X, (X[:, 0] > 0).astype(int))
+        family = Watched()
+        assert "lightgbm" not in sys.modules
+        context = FitContext(X_valid=X[:50], profile=profile, n_classes=2)
+        before = threads()
+        fit_predict(family, {"n_estimators": 20}, profile, 0, X, y.to_numpy(), context)
+        print(family.most - before)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "0", done.stdout + done.stderr  # no thread was started
