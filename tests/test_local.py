@@ -104,8 +104,7 @@ def test_the_sampler_steps_from_the_best_trial_and_says_so() -> None:
     assert all(SEARCH_KEY in t.user_attrs for t in trials[1:])
     for trial in trials[1:]:
         start = int(trial.user_attrs[SEARCH_KEY].rsplit(" ", 1)[1])
-        earlier = [t for t in trials[: trial.number]]
-        assert start == min(earlier, key=lambda t: (t.value, t.number)).number
+        assert start == min(trials[: trial.number], key=lambda t: (t.value, t.number)).number
         # five standard deviations of the first step on a range 10 long
         assert abs(trial.params["a.x"] - trials[start].params["a.x"]) < 5 * FIRST_STEP * 10
     assert abs(study.best_params["a.x"] - 1.0) < 0.25  # the walk from -4 reached the minimum

@@ -101,13 +101,10 @@ def _move(value: Any, distribution: BaseDistribution, step: float, rng: np.rando
     start, end = scale[0](low), scale[0](high)
     moved = scale[0](value) + rng.normal(0.0, step) * (end - start)
     moved = scale[1](min(max(moved, start), end))
-    if isinstance(distribution, IntDistribution):
-        unit = distribution.step
-        return int(min(max(low + round((moved - low) / unit) * unit, low), high))
-    if distribution.step is not None:
-        unit = distribution.step
-        return float(min(max(low + round((moved - low) / unit) * unit, low), high))
-    return float(moved)
+    unit = distribution.step  # always set for integers
+    if unit is not None:
+        moved = min(max(low + round((moved - low) / unit) * unit, low), high)
+    return int(moved) if isinstance(distribution, IntDistribution) else float(moved)
 
 
 def fits(value: Any, distribution: BaseDistribution) -> bool:
