@@ -14,6 +14,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler, TargetEncoder
 
@@ -25,7 +26,7 @@ __all__ = [
     "has_many_level_categoricals",
     "make_pipeline_for",
     "make_preprocessor",
-    "native_categorical_mask",
+    "native_categorical_columns",
 ]
 
 PREPROCESSINGS = ("scaled", "trees", "native")
@@ -89,8 +90,11 @@ def _ordinal(missing: float | int) -> OrdinalEncoder:
 
 
 def _target_encoder(profile: DataProfile, seed: int) -> TargetEncoder:
+    """Encodes each level by the target's mean there, shrunk toward the overall mean; its
+    ``fit_transform`` encodes each row by the levels' means on the other folds' rows."""
     target_type = {"binary": "binary", "multiclass": "multiclass"}.get(profile.task, "continuous")
-    return TargetEncoder(target_type=target_type, random_state=seed)
+    folds = StratifiedKFold if profile.is_classification else KFold
+    return TargetEncoder(target_type=target_type, cv=folds(5, shuffle=True, random_state=seed))
 
 
 def make_preprocessor(kind: str, profile: DataProfile, seed: int = 0) -> ColumnTransformer:
@@ -144,25 +148,22 @@ def has_many_level_categoricals(profile: DataProfile) -> bool:
     return bool(_split_categoricals(profile)[1])
 
 
-def native_categorical_mask(profile: DataProfile, many_levels: bool = True) -> list[bool] | None:
-    """Which columns of the ``"native"`` output are categorical, or None if none are.
+def native_categorical_columns(profile: DataProfile, many_levels: bool = True) -> list[int] | None:
+    """Positions in the ``"native"`` output of the columns split as categories, or None.
 
     With ``many_levels=False`` only columns of at most ``ONE_HOT_MAX_LEVELS`` levels are
     split as categories; the others are split as their ordinal codes. A categorical split
     may group any subset of levels, so on a column of dozens of levels it fits noise: on
     the benchmark's mixed tasks, whose 40-level column carries no signal, native splits
-    on it cost 7 % log loss against ordinal codes (multiclass_mixed).
+    on it cost 7 % log loss against ordinal codes (multiclass_mixed). The target-encoded
+    columns of more levels come after these, one per class on multiclass data, so
+    positions, not a mask of every column, say which are categories.
     """
-    low, mid, high = _split_categoricals(profile)
+    low, mid, _ = _split_categoricals(profile)
     native = low + mid if many_levels else low
     if not native:
         return None
-    return (
-        [False] * len(_numeric(profile))
-        + [True] * len(low)
-        + [many_levels] * len(mid)
-        + [False] * len(high)
-    )
+    return list(range(len(_numeric(profile)), len(_numeric(profile)) + len(native)))
 
 
 def make_pipeline_for(

@@ -11,7 +11,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from autotune.data import DataProfile
 from autotune.families._base import FitContext, ModelFamily
 from autotune.families._portfolio import portfolio
-from autotune.families._preprocess import has_many_level_categoricals, native_categorical_mask
+from autotune.families._preprocess import has_many_level_categoricals, native_categorical_columns
 from autotune.families._space import Space
 
 __all__ = [
@@ -73,7 +73,7 @@ class HistGradientBoostingFamily(ModelFamily):
             params["loss"] = space.categorical("loss", ["squared_error", "poisson"])
         if has_many_level_categoricals(profile):
             # Ordinal codes first: they were better on every benchmark task with such a
-            # column (see ``native_categorical_mask``); native splits stay a tuned choice
+            # column (see ``native_categorical_columns``); native splits stay a tuned choice
             # for columns whose levels do carry signal.
             params[CATEGORY_SPLITS] = space.categorical(CATEGORY_SPLITS, ["ordinal", "native"])
         return params
@@ -90,7 +90,7 @@ class HistGradientBoostingFamily(ModelFamily):
         early_stopping = params.pop(EARLY_STOPPING, default)
         return cls(
             **params,
-            categorical_features=native_categorical_mask(profile, many_levels),
+            categorical_features=native_categorical_columns(profile, many_levels),
             early_stopping=early_stopping,
             n_iter_no_change=15,
             validation_fraction=0.1,

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 from autotune.data import DataProfile
 from autotune.families._base import FitContext, ModelFamily
 from autotune.families._portfolio import portfolio
-from autotune.families._preprocess import native_categorical_mask
+from autotune.families._preprocess import native_categorical_columns
 from autotune.families._space import Space
 from autotune.families.hgb import watches_its_fold
 
@@ -106,9 +106,9 @@ class LightGBMFamily(ModelFamily):
         # categories, the others as ordinal codes, as histogram gradient boosting's default.
         extra: dict[str, Any] = {}
         profile = context.profile
-        mask = native_categorical_mask(profile, many_levels=False) if profile else None
-        if mask is not None:
-            extra["categorical_feature"] = [i for i, native in enumerate(mask) if native]
+        columns = native_categorical_columns(profile, many_levels=False) if profile else None
+        if columns is not None:
+            extra["categorical_feature"] = columns
         # Early stopping watches the fold's own validation rows, as for gradient boosting.
         if not watches_its_fold(y, context):
             return extra

@@ -155,6 +155,25 @@ def test_hgb_tunes_how_categoricals_of_many_levels_are_split():
     assert CATEGORY_SPLITS not in family.starting_points(few_levels)[0]
 
 
+@pytest.mark.parametrize("name", ["hgb", "lgbm"])
+def test_boosting_fits_multiclass_data_with_columns_of_many_levels(name):
+    # a column of over 250 levels is target-encoded: one output per class, after the others
+    rng = np.random.default_rng(0)
+    X, _ = make_mixed(n=900)
+    X["member"] = pd.Categorical([f"m{i}" for i in rng.integers(0, 300, len(X))])
+    y = pd.Series(rng.choice(["a", "b", "c"], len(X)))
+    frame, target, profile = profile_data(X, y)
+    family = registered_families()[name]
+    for point in family.starting_points(profile)[:2]:
+        params = {**point, **({CATEGORY_SPLITS: "native"} if name == "hgb" else {})}
+        model = make_pipeline_for(
+            family.preprocessing, family.build(params, profile, 0), profile
+        ).fit(frame, encode_target(target, profile))
+        names = model.named_steps["prep"].get_feature_names_out()
+        assert sum(n.startswith("high__") for n in names) == 3
+        assert predict_scores(model, frame.head(5), profile).shape == (5, 3)
+
+
 def test_svm_multiclass_probabilities_beat_one_vs_rest_sigmoids():
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.datasets import load_wine
