@@ -163,7 +163,8 @@ def native_categorical_columns(profile: DataProfile, many_levels: bool = True) -
     native = low + mid if many_levels else low
     if not native:
         return None
-    return list(range(len(_numeric(profile)), len(_numeric(profile)) + len(native)))
+    first = len(_numeric(profile))  # the numeric columns come first
+    return list(range(first, first + len(native)))
 
 
 def make_pipeline_for(
