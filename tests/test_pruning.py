@@ -112,3 +112,50 @@ def test_no_bar_where_the_best_is_no_better_than_a_constant(greater_is_better) -
     assert hopeless_bar(0.5, 0.5, greater_is_better) is None
     assert hopeless_bar(0.5, worse, greater_is_better) is None
     assert not hopeless(0.0 if greater_is_better else 9.0, 99, None, greater_is_better)
+
+
+def test_a_familys_first_trial_runs_every_fold_and_later_ones_are_pruned(binary_data) -> None:
+    """Against a near-perfect best trial, a weak forest is clearly worse from fold 2: the
+    family's first trial still runs every fold (the ensemble may want it) and counts as
+    behind, while its second trial stops after two folds."""
+    from autotune.data import profile_data
+    from autotune.engine import Objective, encode_target, make_splits
+    from autotune.engine._objective import BEHIND_KEY
+    from autotune.families import get_family
+    from autotune.metrics import get_metric
+
+    X, y = binary_data
+    frame, target, profile = profile_data(X, y)
+    codes = encode_target(target, profile)
+    rf = get_family("rf")
+    splits = make_splits(profile, codes, 5, seed=0)
+    metric = get_metric("roc_auc", profile.task)
+    objective = Objective(
+        frame, codes, profile, [rf], metric, [], splits, seed=0, first_prune_step=2
+    )
+    study = optuna.create_study(direction="maximize", pruner=FoldWilcoxonPruner(p_threshold=0.1))
+    best = [0.9995, 0.9990, 0.9998, 0.9993, 0.9996]
+    study.add_trial(
+        create_trial(
+            params={"family": "rf"},
+            distributions={"family": optuna.distributions.CategoricalDistribution(["rf"])},
+            value=float(np.mean(best)),
+            intermediate_values=dict(enumerate(best)),
+        )
+    )
+    weak = {
+        "family": "rf",
+        "rf.n_estimators": 50,
+        "rf.max_features": 0.05,
+        "rf.min_samples_leaf": 15,
+        "rf.max_depth": 8,
+        "rf.class_weight": None,
+    }
+    for _ in range(2):
+        study.enqueue_trial(weak, skip_if_exists=False)
+    study.optimize(objective, n_trials=2, catch=())
+    first, second = study.trials[1], study.trials[2]
+    assert first.state == TrialState.COMPLETE and len(first.intermediate_values) == 5
+    assert first.user_attrs[BEHIND_KEY] and first.value < study.trials[0].value
+    assert second.state == TrialState.PRUNED and len(second.intermediate_values) == 2
+    assert objective.stats["rf"].clearly_behind
