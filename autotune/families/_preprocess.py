@@ -77,8 +77,10 @@ def _numeric(profile: DataProfile) -> list[str]:
     return profile.columns_of("numeric", "boolean", "datetime")
 
 
-def _one_hot() -> OneHotEncoder:
-    return OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5, sparse_output=False)
+def _one_hot(min_frequency: int = 5) -> OneHotEncoder:
+    return OneHotEncoder(
+        handle_unknown="infrequent_if_exist", min_frequency=min_frequency, sparse_output=False
+    )
 
 
 def _ordinal(missing: float | int) -> OrdinalEncoder:
@@ -132,8 +134,13 @@ def make_preprocessor(kind: str, profile: DataProfile, seed: int = 0) -> ColumnT
                     numeric,
                 )
             )
-        if low + mid:
-            steps.append(("onehot", _one_hot(), low + mid))
+        if low:
+            steps.append(("onehot", _one_hot(), low))
+        if mid:
+            # Every level of a many-level column keeps its own indicator: the scaled
+            # families' regularisation shrinks a rare level's weight, where lumping it
+            # into "infrequent" loses it (galton's 205 families of 4-5 rows each).
+            steps.append(("levels", _one_hot(min_frequency=1), mid))
         if high:
             steps.append(
                 ("high", make_pipeline(_target_encoder(profile, seed), StandardScaler()), high)

@@ -155,6 +155,22 @@ def test_hgb_tunes_how_categoricals_of_many_levels_are_split():
     assert CATEGORY_SPLITS not in family.starting_points(few_levels)[0]
 
 
+def test_scaled_families_keep_each_rare_level_of_a_many_level_column():
+    X, y = make_mixed(n=90)  # "city": 30 levels of about 3 rows each; "colour": 4 levels
+    X["colour"] = X["colour"].cat.add_categories("mauve")
+    X.loc[:2, "colour"] = "mauve"  # a rare level of a few-level column
+    frame, _, profile = profile_data(X, y)
+    prep = make_pipeline_for("scaled", "passthrough", profile)[:-1].fit(frame)
+    names = list(prep.named_steps["prep"].get_feature_names_out())
+    cities = frame["city"].value_counts()
+    assert (cities < 5).any()  # the old encoding lumped these into one column
+    assert sorted(n for n in names if n.startswith("levels__")) == sorted(
+        f"levels__city_{c}" for c in cities.index[cities > 0]
+    )
+    assert "onehot__colour_mauve" not in names  # rare levels of few-level columns are lumped
+    assert "onehot__colour_infrequent_sklearn" in names
+
+
 @pytest.mark.parametrize("name", ["hgb", "lgbm"])
 def test_boosting_fits_multiclass_data_with_columns_of_many_levels(name):
     # a column of over 250 levels is target-encoded: one output per class, after the others
