@@ -333,6 +333,44 @@ def test_gradient_strategy_tunes_keras_with_hypergradient(tmp_path, classificati
     assert "keras.schedule" not in result.best_trial_.params
 
 
+def test_a_full_collection_follows_each_network_trial_and_no_other(tmp_path, classification):
+    """A network leaves garbage only a full collection frees; after other trials, one would
+    cost tenths of a second each once TensorFlow is loaded."""
+    from autotune.engine._run import Run
+
+    collected_after: list[int] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        frame = sys._getframe(1)
+        while frame is not None:
+            full = phase == "start" and info["generation"] == 2
+            if full and frame.f_code is Run.callback.__code__:
+                collected_after.append(frame.f_locals["trial"].number)
+            frame = frame.f_back
+
+    X, y = classification
+    gc.callbacks.append(on_gc)
+    try:
+        result = autotune.auto_tune(
+            X[:300],
+            y[:300],
+            families=["keras", "linear"],
+            n_trials=6,
+            storage=f"sqlite:///{tmp_path}/gc.db",
+            show=False,
+        )
+    finally:
+        gc.callbacks.remove(on_gc)
+    trials = result.study.get_trials(deepcopy=False)
+    networks = [
+        t.number
+        for t in trials
+        if t.params["family"] == "keras" and PASSED_OVER_KEY not in t.user_attrs
+    ]
+    assert networks and len(networks) < len(trials)
+    assert sorted(set(collected_after)) == networks
+
+
 def test_the_best_network_is_the_final_model_as_trained_without_a_refit(
     tmp_path, classification
 ) -> None:
