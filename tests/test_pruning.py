@@ -3,6 +3,8 @@ before the test can decide, the clear-loss rule."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import optuna
 import pytest
@@ -114,48 +116,104 @@ def test_no_bar_where_the_best_is_no_better_than_a_constant(greater_is_better) -
     assert not hopeless(0.0 if greater_is_better else 9.0, 99, None, greater_is_better)
 
 
-def test_a_familys_first_trial_runs_every_fold_and_later_ones_are_pruned(binary_data) -> None:
-    """Against a near-perfect best trial, a weak forest is clearly worse from fold 2: the
-    family's first trial still runs every fold (the ensemble may want it) and counts as
-    behind, while its second trial stops after two folds."""
+_WEAK_FOREST = {
+    "family": "rf",
+    "rf.n_estimators": 50,
+    "rf.max_features": 0.05,
+    "rf.min_samples_leaf": 15,
+    "rf.max_depth": 8,
+    "rf.class_weight": None,
+}
+
+
+def _weak_forests(
+    binary_data, best: list[float] | None, n_repeats: int, first_prune_step: int
+) -> tuple[optuna.Study, Any]:
+    """Two trials of the weak forest, against a complete trial with fold scores ``best``
+    (none if None), on five folds repeated ``n_repeats`` times."""
     from autotune.data import profile_data
     from autotune.engine import Objective, encode_target, make_splits
-    from autotune.engine._objective import BEHIND_KEY
     from autotune.families import get_family
     from autotune.metrics import get_metric
 
     X, y = binary_data
     frame, target, profile = profile_data(X, y)
     codes = encode_target(target, profile)
-    rf = get_family("rf")
-    splits = make_splits(profile, codes, 5, seed=0)
+    splits = make_splits(profile, codes, 5, seed=0, n_repeats=n_repeats)
     metric = get_metric("roc_auc", profile.task)
     objective = Objective(
-        frame, codes, profile, [rf], metric, [], splits, seed=0, first_prune_step=2
+        frame,
+        codes,
+        profile,
+        [get_family("rf")],
+        metric,
+        [],
+        splits,
+        seed=0,
+        first_prune_step=first_prune_step,
     )
     study = optuna.create_study(direction="maximize", pruner=FoldWilcoxonPruner(p_threshold=0.1))
-    best = [0.9995, 0.9990, 0.9998, 0.9993, 0.9996]
-    study.add_trial(
-        create_trial(
-            params={"family": "rf"},
-            distributions={"family": optuna.distributions.CategoricalDistribution(["rf"])},
-            value=float(np.mean(best)),
-            intermediate_values=dict(enumerate(best)),
+    if best is not None:
+        study.add_trial(
+            create_trial(
+                params={"family": "rf"},
+                distributions={"family": optuna.distributions.CategoricalDistribution(["rf"])},
+                value=float(np.mean(best)),
+                intermediate_values=dict(enumerate(best)),
+            )
         )
-    )
-    weak = {
-        "family": "rf",
-        "rf.n_estimators": 50,
-        "rf.max_features": 0.05,
-        "rf.min_samples_leaf": 15,
-        "rf.max_depth": 8,
-        "rf.class_weight": None,
-    }
     for _ in range(2):
-        study.enqueue_trial(weak, skip_if_exists=False)
+        study.enqueue_trial(_WEAK_FOREST, skip_if_exists=False)
     study.optimize(objective, n_trials=2, catch=())
+    return study, objective
+
+
+def test_a_familys_first_trial_runs_every_fold_and_later_ones_are_pruned(binary_data) -> None:
+    """Against a near-perfect best trial, a weak forest is clearly worse from fold 2: the
+    family's first trial still runs every fold (the ensemble may want it) and counts as
+    behind, while its second trial stops after two folds."""
+    from autotune.engine._objective import BEHIND_KEY
+
+    best = [0.9995, 0.9990, 0.9998, 0.9993, 0.9996]
+    study, objective = _weak_forests(binary_data, best, n_repeats=1, first_prune_step=2)
     first, second = study.trials[1], study.trials[2]
     assert first.state == TrialState.COMPLETE and len(first.intermediate_values) == 5
     assert first.user_attrs[BEHIND_KEY] and first.value < study.trials[0].value
     assert second.state == TrialState.PRUNED and len(second.intermediate_values) == 2
     assert objective.stats["rf"].clearly_behind
+
+
+def test_with_repeated_folds_a_clearly_worse_family_is_behind_once_a_repeat_is_done(
+    binary_data,
+) -> None:
+    """Repeated folds are judged from a whole repeat on, where the signed-rank test
+    decides; a family clearly worse on each of those folds still counts as behind, so
+    the allocation stops giving it trials."""
+    from autotune.engine._objective import BEHIND_KEY
+
+    best = [0.9995, 0.9990, 0.9998, 0.9993, 0.9996] * 2
+    study, objective = _weak_forests(binary_data, best, n_repeats=2, first_prune_step=5)
+    first, second = study.trials[1], study.trials[2]
+    assert first.state == TrialState.COMPLETE and len(first.intermediate_values) == 10
+    assert first.user_attrs[BEHIND_KEY]
+    assert second.state == TrialState.PRUNED and len(second.intermediate_values) == 5
+    assert objective.stats["rf"].clearly_behind
+
+
+def test_a_trial_the_signed_rank_test_stops_when_slightly_worse_is_not_behind(
+    binary_data,
+) -> None:
+    """A best trial ahead by less than its own spread across folds, on every fold, makes
+    the test stop the forest, but the forest's family is not behind: it stays in play."""
+    from autotune.engine._objective import BEHIND_KEY
+
+    alone, _ = _weak_forests(binary_data, None, n_repeats=2, first_prune_step=5)
+    own = [alone.trials[0].intermediate_values[k] for k in range(10)]
+    best = [v + 0.002 for v in own]
+    assert np.std(best, ddof=1) > 0.002  # each fold's lead is within the spread
+    study, objective = _weak_forests(binary_data, best, n_repeats=2, first_prune_step=5)
+    first, second = study.trials[1], study.trials[2]
+    assert first.intermediate_values == alone.trials[0].intermediate_values
+    assert second.state == TrialState.PRUNED and len(second.intermediate_values) == 5
+    assert not first.user_attrs.get(BEHIND_KEY) and not second.user_attrs.get(BEHIND_KEY)
+    assert not objective.stats["rf"].clearly_behind

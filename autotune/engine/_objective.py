@@ -346,8 +346,8 @@ class Objective:
                     continue
                 trial.report(score, fold)
                 if self.first_prune_step <= fold + 1 < len(splits) and trial.should_prune():
-                    if fold + 1 < WILCOXON_MIN_STEPS and not judged:
-                        self._mark_behind(trial, stats)  # only the clear-loss rule acts this early
+                    if not judged and self._behind_best(trial, fold_scores):
+                        self._mark_behind(trial, stats)
                     judged = True
                     if stats.n_ok > 0:
                         trial.set_user_attr("fit_time", float(np.mean(fit_times)))
@@ -361,7 +361,7 @@ class Objective:
         stopped = [family.stopped_at(model) for model in models]
         if stopped and None not in stopped:
             trial.set_user_attr(STOPPED_AT_KEY, float(np.mean(stopped)))
-        if epochs and self._first_fold_behind(trial, value):
+        if epochs and self._behind_best(trial, [value]):
             self._mark_behind(trial, stats)
         elif not judged:
             stats.n_close += 1
@@ -419,15 +419,19 @@ class Objective:
             prediction = np.tile(shares, (len(valid), 1))
         return float(self.metric.score(self.y[valid], prediction, self.classes))
 
-    def _first_fold_behind(self, trial: optuna.Trial, value: float) -> bool:
-        """Whether a network's score, on the first fold's holdout, is clearly worse than
-        the first fold's score of the best trial scored by folds."""
+    def _behind_best(self, trial: optuna.Trial, scores: Sequence[float]) -> bool:
+        """Whether ``scores``, on folds 0, 1, ... (a network's holdout is fold 0's), trail
+        the best trial scored by folds on each of them by more than its spread across
+        folds (``clearly_worse``). Wilcoxon's test, which decides from the fourth fold on,
+        also stops trials only slightly worse, and those leave their family in play."""
         best = best_by_folds(trial.study)
         if best is None:
             return False
         sign = -1.0 if self.metric.greater_is_better else 1.0
-        folds = np.array(list(best.intermediate_values.values()))
-        return clearly_worse(np.array([sign * (value - best.intermediate_values[0])]), folds)
+        theirs = best.intermediate_values
+        worse_by = [sign * (s - theirs[k]) for k, s in enumerate(scores) if k in theirs]
+        folds = np.array(list(theirs.values()))
+        return bool(worse_by) and clearly_worse(np.array(worse_by), folds)
 
     def _pooled(self, family: ModelFamily, stats: FamilyStats) -> bool:
         """Whether the trial's folds go to the pool: not a network's (one holdout, trained
