@@ -11,6 +11,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 from scipy import stats
 
+from autotune.engine._objective import BEHIND_KEY
 from autotune.engine._pruning import (
     HOPELESS_EPOCHS,
     WILCOXON_MIN_STEPS,
@@ -168,35 +169,22 @@ def _weak_forests(
     return study, objective
 
 
-def test_a_familys_first_trial_runs_every_fold_and_later_ones_are_pruned(binary_data) -> None:
-    """Against a near-perfect best trial, a weak forest is clearly worse from fold 2: the
-    family's first trial still runs every fold (the ensemble may want it) and counts as
-    behind, while its second trial stops after two folds."""
-    from autotune.engine._objective import BEHIND_KEY
-
-    best = [0.9995, 0.9990, 0.9998, 0.9993, 0.9996]
-    study, objective = _weak_forests(binary_data, best, n_repeats=1, first_prune_step=2)
-    first, second = study.trials[1], study.trials[2]
-    assert first.state == TrialState.COMPLETE and len(first.intermediate_values) == 5
-    assert first.user_attrs[BEHIND_KEY] and first.value < study.trials[0].value
-    assert second.state == TrialState.PRUNED and len(second.intermediate_values) == 2
-    assert objective.stats["rf"].clearly_behind
-
-
-def test_with_repeated_folds_a_clearly_worse_family_is_behind_once_a_repeat_is_done(
-    binary_data,
+@pytest.mark.parametrize(("n_repeats", "first_prune_step"), [(1, 2), (2, 5)])
+def test_a_familys_first_trial_runs_every_fold_and_later_ones_are_pruned(
+    binary_data, n_repeats, first_prune_step
 ) -> None:
-    """Repeated folds are judged from a whole repeat on, where the signed-rank test
-    decides; a family clearly worse on each of those folds still counts as behind, so
-    the allocation stops giving it trials."""
-    from autotune.engine._objective import BEHIND_KEY
-
-    best = [0.9995, 0.9990, 0.9998, 0.9993, 0.9996] * 2
-    study, objective = _weak_forests(binary_data, best, n_repeats=2, first_prune_step=5)
+    """Against a near-perfect best trial, a weak forest is clearly worse from its first
+    judged fold on: fold 2, or with repeated folds the end of the first repeat, where the
+    signed-rank test decides. The family's first trial still runs every fold (the
+    ensemble may want it) and counts as behind, so the allocation stops giving the family
+    trials; its second trial stops where it is first judged."""
+    best = [0.9995, 0.9990, 0.9998, 0.9993, 0.9996] * n_repeats
+    study, objective = _weak_forests(binary_data, best, n_repeats, first_prune_step)
     first, second = study.trials[1], study.trials[2]
-    assert first.state == TrialState.COMPLETE and len(first.intermediate_values) == 10
-    assert first.user_attrs[BEHIND_KEY]
-    assert second.state == TrialState.PRUNED and len(second.intermediate_values) == 5
+    assert first.state == TrialState.COMPLETE and len(first.intermediate_values) == len(best)
+    assert first.user_attrs[BEHIND_KEY] and first.value < study.trials[0].value
+    assert second.state == TrialState.PRUNED
+    assert len(second.intermediate_values) == first_prune_step
     assert objective.stats["rf"].clearly_behind
 
 
@@ -205,8 +193,6 @@ def test_a_trial_the_signed_rank_test_stops_when_slightly_worse_is_not_behind(
 ) -> None:
     """A best trial ahead by less than its own spread across folds, on every fold, makes
     the test stop the forest, but the forest's family is not behind: it stays in play."""
-    from autotune.engine._objective import BEHIND_KEY
-
     alone, _ = _weak_forests(binary_data, None, n_repeats=2, first_prune_step=5)
     own = [alone.trials[0].intermediate_values[k] for k in range(10)]
     best = [v + 0.002 for v in own]
