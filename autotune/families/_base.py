@@ -119,6 +119,9 @@ class ModelFamily(ABC):
     #: Whether the family's first starting point opens a search: a default that is strong
     #: on most data at a moderate cost, so that even a short budget ends with a good model.
     opens_search: ClassVar[bool] = False
+    #: A family of the same kind of model that replaces this one in ``families="auto"``
+    #: wherever it joins: a second copy of one model only takes trials from the others.
+    superseded_by: ClassVar[str | None] = None
 
     def suitability(self, profile: DataProfile, timeout: float | None) -> str | None:
         """Why the family should be left out of ``families="auto"``, if it should.

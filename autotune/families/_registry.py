@@ -82,6 +82,10 @@ def choose_families(
                 chosen.append(family)
             else:
                 left_out.append(f"{family.name} ({reason})")
+        names = {f.name for f in chosen}
+        for family in [f for f in chosen if f.superseded_by in names]:
+            chosen.remove(family)
+            left_out.append(f"{family.name} ({family.superseded_by} is the same model, faster)")
         line = f"families: {', '.join(f.name for f in chosen)} for {profile.n_rows:,} rows"
         if left_out:
             line += "; left out " + ", ".join(left_out)
