@@ -31,7 +31,7 @@ __all__ = ["MIN_ROWS", "MIN_TIMEOUT", "LightGBMFamily"]
 #: 144.7 to 142.4), r_medexp_med and fair_affairs (0.3 % and 0.1 %), and were 0.5 %
 #: worse on 2,196 and 2,469 rows (r_train_choice, r_cracker_choice): there scikit-learn's
 #: boosting, for which the portfolios were chosen, is as quick. Taking hgb's place from
-#: 2,000 rows was no better either (60 s, seeds 0-2, seven tasks of 2,196 to 3,270
+#: 2,000 rows was no better either (60 s, seeds 0-2, seven tasks of 2,132 to 3,270
 #: rows): r_cracker_choice's log loss 0.4058 to 0.4026 and r_slid_wages' RMSE 6.351 to
 #: 6.310, but r_males_union's roc_auc 0.8295 to 0.8255, r_aids2_status's 0.8427 to
 #: 0.8418 and r_wages_lwage's RMSE 0.2847 to 0.2859; r_train_choice and
