@@ -142,3 +142,34 @@ def test_bad_input_is_a_clear_error(X, y, error, words):
         profile_data(X, y)
     assert isinstance(info.value, AutotuneError)
     assert isinstance(info.value, ValueError | TypeError)
+
+
+def test_integer_columns_whose_values_repeat_may_be_codes():
+    rng = np.random.default_rng(0)
+    n = 400
+    X = pd.DataFrame(
+        {
+            "household": rng.integers(0, 60, n),  # 60 values, each on about 7 rows
+            "row_id": np.arange(n),  # every value once: nothing to learn per value
+            "age": rng.integers(18, 30, n),  # 12 values: a scale, as digits' pixels
+            "income": rng.normal(size=n),  # not integers
+            "score": rng.integers(0, 100, n).astype(float),  # integral floats with gaps
+            "member": pd.Categorical(rng.integers(0, 60, n)),  # a category already
+        }
+    )
+    X.loc[:5, "score"] = np.nan
+    profile = profile_data(X, rng.integers(0, 2, n))[2]
+    assert profile.codes == {
+        "household": X["household"].nunique(),
+        "score": X["score"].nunique(),
+    }
+    assert DataProfile.from_dict(profile.to_dict()).codes == profile.codes
+    older = {k: v for k, v in profile.to_dict().items() if k != "codes"}
+    assert DataProfile.from_dict(older).codes == {}  # a study stored before codes were read
+
+
+def test_only_the_codes_of_the_most_values_are_kept():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({f"c{k}": rng.integers(0, 30 + 5 * k, 600) for k in range(12)})
+    codes = profile_data(X, rng.normal(size=600))[2].codes
+    assert sorted(codes) == sorted(f"c{k}" for k in range(4, 12))  # the 8 of most values

@@ -84,6 +84,24 @@ def test_mixed_types_missing_values_and_unseen_categories(mixed_data, storage):
     assert len(result.predict(X.astype({"colour": object, "city": object}).head())) == 5
 
 
+def test_integer_codes_are_read_each_way_and_the_final_model_reads_them_as_chosen(storage):
+    rng = np.random.default_rng(0)
+    n = 4_000
+    brand = rng.choice(["a", "b", "c"], 400)
+    household = rng.integers(0, 400, n)
+    y = pd.Series(np.where(rng.random(n) < 0.8, brand[household], "a"))
+    X = pd.DataFrame({"household": household * 7 + 1000, "store": rng.integers(0, 30, n)})
+    train, test = slice(0, 3_000), slice(3_000, n)
+    result = auto_tune(
+        X.iloc[train], y.iloc[train], n_trials=6, families=["hgb"], storage=storage, show=False
+    )
+    readings = {t.params.get("hgb.codes") for t in result.study.trials}
+    assert readings == {"numeric", "category", "target"}
+    # 400 households fall into fewer bins when read as a number: encoded, each one shows
+    assert result.best_params_["codes"] == "target"
+    assert (result.predict(X.iloc[test]) == y.iloc[test]).mean() > 0.8
+
+
 def test_numpy_input(storage):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(150, 4))

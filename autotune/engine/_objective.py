@@ -239,12 +239,12 @@ class Objective:
                 self._preps[key] = prep
             return self._cache[key]
 
-    def _fold_pipeline(self, family: ModelFamily, fold: int, model: Any) -> Pipeline:
+    def _fold_pipeline(self, kind: str, fold: int, model: Any) -> Pipeline:
         """A fold's model with the preprocessor fitted on the same rows: it takes raw data."""
         return Pipeline(
             [
                 ("schema", SchemaAdapter(dict(self.profile.schema))),
-                ("prep", self._preps[(family.preprocessing, fold)]),
+                ("prep", self._preps[(kind, fold)]),
                 ("model", model),
             ]
         )
@@ -367,15 +367,16 @@ class Objective:
             stats.n_close += 1
         best = self.holdout_best
         keep = epochs and self.bag_folds != 0 and bool(models)
+        kind = family.preprocessing_for(params)
         if keep and (best is None or self.metric.better(value, best[1])):
-            self.holdout_best = (trial.number, value, self._fold_pipeline(family, 0, models[0]))
+            self.holdout_best = (trial.number, value, self._fold_pipeline(kind, 0, models[0]))
         if not epochs and not family.self_saving and len(done) == len(splits):
             self.oof.add(
                 trial.number,
                 value,
                 self._in_row_order(splits, predictions),
                 fit_time,
-                [self._fold_pipeline(family, k, m) for k, m in enumerate(models[: self.bag_folds])],
+                [self._fold_pipeline(kind, k, m) for k, m in enumerate(models[: self.bag_folds])],
                 family.name,
             )
         return value
@@ -463,7 +464,9 @@ class Objective:
                 trial.set_user_attr("folds", f"{fold} of {n_folds}: time budget reached")
                 return
             self._in_time(trial, expected)
-            X_train, y_train, context = self._fold_inputs(family, fold, trial if epochs else None)
+            X_train, y_train, context = self._fold_inputs(
+                family, params, fold, trial if epochs else None
+            )
             if epochs:
                 context.behind = self._network_behind(trial, stats)
             model, prediction, seconds = fit_predict(
@@ -511,7 +514,7 @@ class Objective:
 
     def _submit(self, family: ModelFamily, params: dict[str, Any], fold: int) -> Future[FoldFit]:
         """Start a fold's fit in the pool, or once the pool has failed, fit it here."""
-        X_train, y_train, context = self._fold_inputs(family, fold, None)
+        X_train, y_train, context = self._fold_inputs(family, params, fold, None)
         if self.pool is not None:
             try:
                 return self.pool.submit(
@@ -542,11 +545,16 @@ class Objective:
         self.pool_error = f"{type(error).__name__}: {error}"
 
     def _fold_inputs(
-        self, family: ModelFamily, fold: int, trial: optuna.Trial | None
+        self,
+        family: ModelFamily,
+        params: dict[str, Any],
+        fold: int,
+        trial: optuna.Trial | None,
     ) -> tuple[np.ndarray, np.ndarray, FitContext]:
         """A fold's preprocessed training data, its targets and its fit context."""
         train, valid = self.splits[fold]
-        X_train, X_valid = self._fold_data(family.preprocessing, fold)
+        kind = family.preprocessing_for(params)
+        X_train, X_valid = self._fold_data(kind, fold)
         y_valid = self.y[valid]
         deadline = self.deadline if self._has_model() else None  # the first trains in full
         if trial is not None and self.trial_seconds is not None:
@@ -563,6 +571,7 @@ class Objective:
             seed=self.seed,
             n_classes=self.profile.n_classes,
             profile=self.profile,
+            preprocessing=kind,
         )
         return X_train, self.y[train], context
 
@@ -594,7 +603,8 @@ class Objective:
         """Train on the first fold with a third of the family's resource (its iterations or
         trees, else its rows) and stop the trial unless successive halving keeps it."""
         train, valid = self.splits[0]
-        X_train, X_valid = self._fold_data(family.preprocessing, 0)
+        kind = family.preprocessing_for(params)
+        X_train, X_valid = self._fold_data(kind, 0)
         y_train = self.y[train]
         if family.resource in params:
             params = {**params, family.resource: max(1, params[family.resource] // HALVING_RATE)}
@@ -613,6 +623,7 @@ class Objective:
             seed=self.seed,
             n_classes=self.profile.n_classes,
             profile=self.profile,
+            preprocessing=kind,
         )
         _, prediction, seconds = fit_predict(
             family, params, self.profile, self.seed, X_train, y_train, context

@@ -96,7 +96,8 @@ def build_final_model(
     if stopped is not None:
         params = family.trained_for(params, round(stopped * grow))
     model = family.build(params, profile, seed)
-    return family, make_pipeline_for(family.preprocessing, model, profile, seed)
+    kind = family.preprocessing_for(params)
+    return family, make_pipeline_for(kind, model, profile, seed)
 
 
 def fit_final_model(
@@ -111,6 +112,7 @@ def fit_final_model(
 ) -> tuple[ModelFamily, Pipeline]:
     """Fit a trial's configuration on all the data, through the family's own ``fit``."""
     family, model = build_final_model(trial, profile, seed, strategy, grow)
+    kind = family.preprocessing_for(family_params(trial, family, profile, strategy))
     preprocess = Pipeline(model.steps[:-1])
     with warnings.catch_warnings(), fit_threads(profile):
         warnings.simplefilter("ignore")
@@ -128,6 +130,7 @@ def fit_final_model(
                 seed=seed,
                 n_classes=profile.n_classes,
                 profile=profile,
+                preprocessing=kind,
             ),
         )
     return family, model

@@ -59,6 +59,8 @@ class FitContext:
             are categorical.
         behind: Given an intermediate score and its step, whether the trial is too far
             behind the best to go on (a network's epochs); None to judge only by the pruner.
+        preprocessing: The preprocessing the input went through (see
+            :meth:`ModelFamily.preprocessing_for`), which says where its categories are.
     """
 
     X_valid: Any = None
@@ -70,6 +72,7 @@ class FitContext:
     n_classes: int = 0
     profile: DataProfile | None = None
     behind: Callable[[float, int], bool] | None = None
+    preprocessing: str | None = None
 
     def report(self, value: float, step: int) -> None:
         """Report an intermediate score; raises ``optuna.TrialPruned`` when it is poor."""
@@ -142,6 +145,11 @@ class ModelFamily(ABC):
 
         Classifiers are fitted on class indices ``0..K-1`` and must offer ``predict_proba``.
         """
+
+    def preprocessing_for(self, params: Mapping[str, Any]) -> str:
+        """The preprocessing of a configuration: ``preprocessing`` unless the family tunes
+        how its input is read."""
+        return self.preprocessing
 
     def stopped_at(self, model: Any) -> int | None:
         """How much of ``resource`` a fitted model's own early stopping settled on, or None

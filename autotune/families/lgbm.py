@@ -10,6 +10,7 @@ LightGBM's 0.6 s. LightGBM is imported only when the family runs.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,14 @@ from sklearn.base import BaseEstimator
 from autotune.data import DataProfile
 from autotune.families._base import FitContext, ModelFamily
 from autotune.families._portfolio import portfolio
-from autotune.families._preprocess import native_categorical_columns
+from autotune.families._preprocess import (
+    code_readings,
+    native_categorical_columns,
+    native_kind,
+    split_kind,
+)
 from autotune.families._space import Space
-from autotune.families.hgb import watches_its_fold
+from autotune.families.hgb import CODES, read_codes_each_way, watches_its_fold
 
 __all__ = ["MIN_ROWS", "MIN_TIMEOUT", "LightGBMFamily"]
 
@@ -94,12 +100,18 @@ class LightGBMFamily(ModelFamily):
             params["class_weight"] = space.categorical("class_weight", [None, "balanced"])
         if profile.is_non_negative:
             params["objective"] = space.categorical("objective", ["regression", "poisson"])
+        if readings := code_readings(profile):
+            params[CODES] = space.categorical(CODES, readings)
         return params
+
+    def preprocessing_for(self, params: Mapping[str, Any]) -> str:
+        return native_kind(params.get(CODES, "numeric"))
 
     def build(self, params: dict[str, Any], profile: DataProfile, seed: int) -> BaseEstimator:
         import lightgbm
 
         cls = lightgbm.LGBMRegressor if profile.task == "regression" else lightgbm.LGBMClassifier
+        params = {k: v for k, v in params.items() if k != CODES}  # read by the preprocessing
         # Zero threads follows OpenMP's limit, which the engine sets to one on small data
         # (the import above loads OpenMP before the limit is set, so the limit reaches it).
         # LightGBM's own default, every physical core, ignores the limit: in two fold
@@ -108,10 +120,12 @@ class LightGBMFamily(ModelFamily):
 
     def fit_params(self, model: Any, y: np.ndarray, context: FitContext) -> dict[str, Any]:
         # Categories as the preprocessing left them: columns of few levels are split as
-        # categories, the others as ordinal codes, as histogram gradient boosting's default.
+        # categories, the others as ordinal codes, as histogram gradient boosting's default;
+        # integer codes as the tuned reading of them (see ``CODE_READINGS``).
         extra: dict[str, Any] = {}
         profile = context.profile
-        columns = native_categorical_columns(profile, many_levels=False) if profile else None
+        codes = split_kind(context.preprocessing or self.preprocessing)[1]
+        columns = native_categorical_columns(profile, False, codes) if profile else None
         if columns is not None:
             extra["categorical_feature"] = columns
         # Early stopping watches the fold's own validation rows, as for gradient boosting.
@@ -157,5 +171,5 @@ class LightGBMFamily(ModelFamily):
         }
         first, *rest = portfolio(self.name, profile)
         deeper = {**first, "learning_rate": 0.1, "num_leaves": 63}
-        points = [first, defaults, deeper, *rest]
+        points = [first, defaults, *read_codes_each_way(first, profile), deeper, *rest]
         return [self.fit_point(point, profile) for point in points]

@@ -283,3 +283,85 @@ def test_hgb_stops_early_on_the_folds_own_validation_rows(task):
     assert fold_fit(None).n_iter_ == own.n_iter_  # a refit has no validation rows
     too_few = np.flatnonzero(valid)[: VALIDATION_ROWS - 1]  # the stop would be luck
     assert fold_fit(too_few).n_iter_ == own.n_iter_
+
+
+def _household_data(n: int = 8_000, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """Each of 1,000 households mostly buys its own brand: the id decides, its order not;
+    the store (30 values) is noise."""
+    rng = np.random.default_rng(seed)
+    brand = rng.choice(["a", "b", "c"], 1_000)
+    household = rng.integers(0, 1_000, n)
+    loyal = rng.random(n) < 0.8
+    y = np.where(loyal, brand[household], rng.choice(["a", "b", "c"], n))
+    X = pd.DataFrame(
+        {
+            "household": household * 7 + 1000,
+            "store": rng.integers(0, 30, n),
+            "price": rng.normal(size=n),
+        }
+    )
+    return X, pd.Series(y)
+
+
+def _split_as_category(estimator, position: int) -> bool:
+    if hasattr(estimator, "booster_"):
+        booster = estimator.booster_
+        info = booster.dump_model()["feature_infos"][booster.feature_name()[position]]
+        return bool(info.get("values"))
+    return bool(estimator.is_categorical_[position])
+
+
+@pytest.mark.parametrize("name", ["hgb", "lgbm"])
+def test_boosting_tunes_how_integer_codes_are_read(name):
+    from sklearn.metrics import log_loss
+
+    from autotune.families.hgb import CODES
+
+    family = registered_families()[name]
+    X, y = _household_data()
+    frame, target, profile = profile_data(X.iloc[:6_000], y.iloc[:6_000])
+    assert sorted(profile.codes) == ["household", "store"]
+    readings = [p.get(CODES, "numeric") for p in family.starting_points(profile)]
+    assert readings[0] == "numeric"  # the portfolio's pick opens as it was chosen
+    assert {"numeric", "category", "target"} <= set(readings)
+    new = X.iloc[6_000:].copy()
+    new.iloc[:5, :2] = 5  # a household and a store never seen
+    losses = {}
+    for reading in ("numeric", "category", "target"):
+        params = {**family.starting_points(profile)[1], CODES: reading}
+        kind = family.preprocessing_for(params)
+        model = make_pipeline_for(kind, family.build(params, profile, 0), profile)
+        prep, estimator = model[:-1], model[-1]
+        encoded = encode_target(target, profile)
+        X_ready = prep.fit_transform(frame, encoded)
+        family.fit(estimator, X_ready, encoded, FitContext(profile=profile, preprocessing=kind))
+        names = list(prep.named_steps["prep"].get_feature_names_out())
+        # one target-encoded column per class and code
+        assert sum(n.startswith("codes__") for n in names) == (6 if reading == "target" else 0)
+        # too many households for category splits: only the store is read as categories
+        assert "num__household" in names
+        assert ("coded__store" in names) == (reading == "category")
+        if reading == "category":
+            assert _split_as_category(estimator, names.index("coded__store"))
+        scores = predict_scores(model, new, profile)
+        assert np.isfinite(scores).all() and np.allclose(scores.sum(axis=1), 1.0)
+        losses[reading] = log_loss(y.iloc[6_000:], scores, labels=list(profile.classes))
+    # read as numbers, a thousand households fall into a few hundred bins; encoded, each
+    # household's own brand shows
+    assert losses["target"] < 0.8 * losses["numeric"]
+
+
+def test_codes_of_more_values_than_native_splits_take_are_not_read_as_categories():
+    from autotune.families._preprocess import NATIVE_MAX_LEVELS, code_readings
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"member": rng.integers(0, 2 * NATIVE_MAX_LEVELS, 3_000)})
+    profile = profile_data(X, rng.normal(size=3_000))[2]
+    assert profile.codes["member"] > NATIVE_MAX_LEVELS
+    assert code_readings(profile) == ["numeric", "target"]  # categories would read as numbers
+    X["age"] = rng.integers(18, 90, 3_000)
+    assert code_readings(profile_data(X, rng.normal(size=3_000))[2]) == [
+        "numeric",
+        "category",
+        "target",
+    ]
