@@ -110,9 +110,9 @@ def test_fold_fits_keep_to_the_deadline_only_once_a_trial_has_finished():
     objective = Objective(frame, codes, profile, [hgb], metric, [], splits, seed=0)
     objective.deadline = time.monotonic() + 5.0
     # the run has no model yet: its first trial trains in full, whatever the time
-    assert objective._fold_inputs(hgb, 0, None)[2].deadline is None
+    assert objective._fold_inputs(hgb, {}, 0, None)[2].deadline is None
     objective.stats["hgb"].n_ok = 1
-    assert objective._fold_inputs(hgb, 0, None)[2].deadline == objective.deadline
+    assert objective._fold_inputs(hgb, {}, 0, None)[2].deadline == objective.deadline
 
 
 def test_an_early_look_keeps_to_the_deadline(large_data) -> None:
