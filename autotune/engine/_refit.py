@@ -81,6 +81,19 @@ def family_params(
     return family.suggest(Space(fixed, family.name, strategy=strategy), profile)
 
 
+def _final_params(
+    trial: FrozenTrial, profile: DataProfile, strategy: str, grow: float
+) -> tuple[ModelFamily, dict[str, Any]]:
+    """A trial's family and configuration, trained as long as its folds' early stopping
+    chose, grown with the rows."""
+    family = get_family(trial.params[FAMILY_PARAM])
+    params = family_params(trial, family, profile, strategy)
+    stopped = trial.user_attrs.get(STOPPED_AT_KEY)
+    if stopped is not None:
+        params = family.trained_for(params, round(stopped * grow))
+    return family, params
+
+
 def build_final_model(
     trial: FrozenTrial,
     profile: DataProfile,
@@ -90,14 +103,9 @@ def build_final_model(
 ) -> tuple[ModelFamily, Pipeline]:
     """An unfitted pipeline for a trial's configuration, for ``grow`` times the rows each
     fold model saw: the boosting rounds its early stopping chose grow with them."""
-    family = get_family(trial.params[FAMILY_PARAM])
-    params = family_params(trial, family, profile, strategy)
-    stopped = trial.user_attrs.get(STOPPED_AT_KEY)
-    if stopped is not None:
-        params = family.trained_for(params, round(stopped * grow))
+    family, params = _final_params(trial, profile, strategy, grow)
     model = family.build(params, profile, seed)
-    kind = family.preprocessing_for(params)
-    return family, make_pipeline_for(kind, model, profile, seed)
+    return family, make_pipeline_for(family.preprocessing_for(params), model, profile, seed)
 
 
 def fit_final_model(
@@ -111,8 +119,9 @@ def fit_final_model(
     grow: float = 1.0,
 ) -> tuple[ModelFamily, Pipeline]:
     """Fit a trial's configuration on all the data, through the family's own ``fit``."""
-    family, model = build_final_model(trial, profile, seed, strategy, grow)
-    kind = family.preprocessing_for(family_params(trial, family, profile, strategy))
+    family, params = _final_params(trial, profile, strategy, grow)
+    kind = family.preprocessing_for(params)
+    model = make_pipeline_for(kind, family.build(params, profile, seed), profile, seed)
     preprocess = Pipeline(model.steps[:-1])
     with warnings.catch_warnings(), fit_threads(profile):
         warnings.simplefilter("ignore")

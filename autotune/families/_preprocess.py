@@ -151,7 +151,9 @@ def make_preprocessor(kind: str, profile: DataProfile, seed: int = 0) -> ColumnT
     low, mid, high = _split_categoricals(profile)
     steps: list[tuple[str, Any, list[str]]] = []
     kind, codes = split_kind(kind)
-    if kind == "native" and codes in CODE_READINGS:
+    if codes not in CODE_READINGS or (codes != "numeric" and kind != "native"):
+        raise ValueError(f"unknown preprocessing {kind}+{codes}; only 'native' reads codes")
+    if kind == "native":
         numbers, categories, encoded = _code_split(profile, codes)
         if numbers:
             steps.append(("num", "passthrough", numbers))
@@ -163,8 +165,6 @@ def make_preprocessor(kind: str, profile: DataProfile, seed: int = 0) -> ColumnT
             steps.append(("high", _target_encoder(profile, seed), high))
         if encoded:
             steps.append(("codes", _target_encoder(profile, seed), encoded))
-    elif codes != "numeric":
-        raise ValueError(f"unknown preprocessing {kind}+{codes}; codes are read by 'native' only")
     elif kind == "trees":
         if numeric:
             steps.append(
