@@ -9,7 +9,8 @@ time rules). ``CHECK_TASKS`` were kept out of those choices: R datasets of 300 t
 54,000 rows with mixed types, some with missing values, four per kind. Results on them
 show whether the choices carry over to data they were not made on; faults they showed
 were fixed, and each fix names its task. ``CHECK2_TASKS`` are a second such suite, of the
-same shape, added once the first had shown such faults, and ``CHECK3_TASKS`` a third.
+same shape, added once the first had shown such faults, ``CHECK3_TASKS`` a third and
+``CHECK4_TASKS`` a fourth.
 
     python benchmarks/compare.py --list-tasks    # build every task, print its shape
 """
@@ -244,7 +245,22 @@ CHECK3_TASKS = [
     _r("regression", "Ecdat/MedExp", "med"),  # medical expenses, heavy tailed
     _r("regression", "HistData/GaltonFamilies", "childHeight"),  # family id: 205 levels
 ]
-ALL_TASKS = TASKS + CHECK_TASKS + CHECK2_TASKS + CHECK3_TASKS
+#: A fourth, first run after integer codes became a tuned reading (which check3 prompted).
+CHECK4_TASKS = [
+    _r("binary", "MASS/Pima.tr2", "type"),  # diabetes in Pima women; a third lack skin folds
+    _r("binary", "Ecdat/Treatment", "treat"),  # in a job training programme or not
+    _r("binary", "Ecdat/OFP", "privins"),  # elderly Americans' private health insurance
+    _r("binary", "COUNT/rwm5yr", "outwork"),  # German health panel: out of work; person id
+    _r("multiclass", "lme4/VerbAgg", "resp", ("r2",)),  # no, perhaps, yes; r2 merges two
+    _r("multiclass", "Ecdat/Heating", "depvar", ("idcase",)),  # heating system installed
+    _r("multiclass", "Ecdat/Car", "choice"),  # which of six offered cars is preferred
+    _r("multiclass", "psych/bfi", "education"),  # five levels from 25 personality items
+    _r("regression", "Ecdat/Caschool", "testscr", ("readscr", "mathscr", "distcod", "district")),
+    _r("regression", "Ecdat/Griliches", "lw80"),  # young men's log wage in 1980
+    _r("regression", "Ecdat/RetSchool", "wage76"),  # log wage; schooling has gaps
+    _r("regression", "Ecdat/VietNamI", "lnhhexp"),  # household expenditure; commune code
+]
+ALL_TASKS = TASKS + CHECK_TASKS + CHECK2_TASKS + CHECK3_TASKS + CHECK4_TASKS
 
 
 def describe(task: Task, X: pd.DataFrame, y: pd.Series) -> dict[str, object]:

@@ -73,7 +73,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from _tasks import ALL_TASKS, CHECK2_TASKS, CHECK3_TASKS, CHECK_TASKS, TASKS, Task, describe
+from _tasks import (
+    ALL_TASKS,
+    CHECK2_TASKS,
+    CHECK3_TASKS,
+    CHECK4_TASKS,
+    CHECK_TASKS,
+    TASKS,
+    Task,
+    describe,
+)
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import log_loss, mean_squared_error, roc_auc_score
 from sklearn.model_selection import cross_val_score, train_test_split
@@ -86,6 +95,7 @@ SUITES = {
     "check": CHECK_TASKS,
     "check2": CHECK2_TASKS,
     "check3": CHECK3_TASKS,
+    "check4": CHECK4_TASKS,
     "all": ALL_TASKS,
 }
 TIE_TOLERANCE = 0.002  # relative difference of two mean scores below which they tie
