@@ -255,6 +255,7 @@ CHECK4_TASKS = [
     _r("multiclass", "Ecdat/Heating", "depvar", ("idcase",)),  # heating system installed
     _r("multiclass", "Ecdat/Car", "choice"),  # which of six offered cars is preferred
     _r("multiclass", "psych/bfi", "education"),  # five levels from 25 personality items
+    # testscr is the mean of readscr and mathscr; distcod and district name each row
     _r("regression", "Ecdat/Caschool", "testscr", ("readscr", "mathscr", "distcod", "district")),
     _r("regression", "Ecdat/Griliches", "lw80"),  # young men's log wage in 1980
     _r("regression", "Ecdat/RetSchool", "wage76"),  # log wage; schooling has gaps

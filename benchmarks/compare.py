@@ -608,7 +608,7 @@ def parse_args() -> argparse.Namespace:
         "--suite",
         choices=list(SUITES),
         default="main",
-        help="the tasks when --task is not given: main (default), check, check2 and check3 "
+        help="the tasks when --task is not given: main (default), check to check4 "
         "(held out when the portfolios and defaults were chosen, to show whether those carry "
         "over), or all",
     )
