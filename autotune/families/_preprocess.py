@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold
@@ -23,6 +23,7 @@ from autotune.data import DataProfile, coerce_frame
 __all__ = [
     "CODE_READINGS",
     "PREPROCESSINGS",
+    "EmptyAsZero",
     "SchemaAdapter",
     "code_readings",
     "has_many_level_categoricals",
@@ -69,6 +70,28 @@ class SchemaAdapter(TransformerMixin, BaseEstimator):
             else pd.DataFrame(np.asarray(X), columns=list(self.kinds or {}))
         )
         return coerce_frame(frame, self.kinds or {})
+
+
+class EmptyAsZero(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Numeric columns with no value at fit time become zeros; the others pass unchanged.
+
+    A model learns nothing from a column it never saw a value of, so such a column must
+    not move its predictions when values turn up later. scikit-learn's
+    ``HistGradientBoosting*`` also fails to bin a column that is entirely missing ("window
+    shape cannot be larger than input array shape"), which a sparse column can be in the
+    training part of one fold; a constant column it simply leaves unused.
+    """
+
+    def fit(self, X: Any, y: Any = None) -> EmptyAsZero:
+        values = np.asarray(X, dtype=float)
+        self.n_features_in_ = values.shape[1]
+        self.empty_ = np.isnan(values).all(axis=0)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        values = np.array(X, dtype=float)
+        values[:, self.empty_] = 0.0
+        return values
 
 
 def _split_categoricals(profile: DataProfile) -> tuple[list[str], list[str], list[str]]:
@@ -156,7 +179,7 @@ def make_preprocessor(kind: str, profile: DataProfile, seed: int = 0) -> ColumnT
     if kind == "native":
         numbers, categories, encoded = _code_split(profile, codes)
         if numbers:
-            steps.append(("num", "passthrough", numbers))
+            steps.append(("num", EmptyAsZero(), numbers))
         if categories:
             steps.append(("coded", _ordinal(np.nan), categories))
         if low + mid:
@@ -168,7 +191,13 @@ def make_preprocessor(kind: str, profile: DataProfile, seed: int = 0) -> ColumnT
     elif kind == "trees":
         if numeric:
             steps.append(
-                ("num", SimpleImputer(strategy="median", keep_empty_features=True), numeric)
+                (
+                    "num",
+                    make_pipeline(
+                        EmptyAsZero(), SimpleImputer(strategy="median", keep_empty_features=True)
+                    ),
+                    numeric,
+                )
             )
         if low:
             steps.append(("onehot", _one_hot(), low))
@@ -180,6 +209,7 @@ def make_preprocessor(kind: str, profile: DataProfile, seed: int = 0) -> ColumnT
                 (
                     "num",
                     make_pipeline(
+                        EmptyAsZero(),
                         SimpleImputer(
                             strategy="median", add_indicator=True, keep_empty_features=True
                         ),

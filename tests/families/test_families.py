@@ -365,3 +365,20 @@ def test_codes_of_more_values_than_native_splits_take_are_not_read_as_categories
         "category",
         "target",
     ]
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_a_column_missing_throughout_training_is_ignored(name):
+    # scikit-learn's gradient boosting cannot bin a column with no value at all, which a
+    # sparse column can be in the training part of a fold; every family must still fit
+    X, y = _task_data("binary")
+    X["sparse"] = np.nan
+    frame, target, profile = profile_data(X, y)
+    family = registered_families()[name]
+    params = family.suggest(Space(optuna.create_study().ask(), family.name), profile)
+    model = make_pipeline_for(family.preprocessing, family.build(params, profile, 0), profile)
+    model.fit(frame, encode_target(target, profile))
+    unseen = frame.head(20).assign(sparse=np.arange(20.0))
+    np.testing.assert_allclose(
+        predict_scores(model, unseen, profile), predict_scores(model, frame.head(20), profile)
+    )
