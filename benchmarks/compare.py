@@ -34,6 +34,7 @@ its path.
     python benchmarks/compare.py --budget 10 --seeds 0 --task wine penguins
     python benchmarks/compare.py --budget 30 --systems autotune flaml
     python benchmarks/compare.py --budget 10 --threads 1      # one budget, one core per run
+    python benchmarks/compare.py --suite check4 --budget 60 --shared-store /tmp/user  # one store
     python benchmarks/compare.py                              # everything: about 15 h
     python benchmarks/compare.py --summarize benchmarks/results/*.csv   # report saved runs
 
@@ -104,6 +105,7 @@ FLAML_METRIC = {"roc_auc": "roc_auc", "log_loss": "log_loss", "rmse": "rmse"}
 MEMORY_SAMPLE_SECONDS = 0.25  # how often a run's memory (with its workers') is sampled
 THREADS_VARIABLE = "BENCH_THREADS"  # set by --threads, read by the runs
 AUTOGLUON_VARIABLE = "BENCH_AUTOGLUON_PYTHON"  # set by --autogluon-python, read by the runs
+SHARED_STORE_VARIABLE = "BENCH_SHARED_STORE"  # set by --shared-store, read by the runs
 AUTOGLUON_SCRIPT = Path(__file__).resolve().parent / "_autogluon.py"
 PRELOAD = ["numpy", "pandas", "sklearn.ensemble", "sklearn.metrics", "optuna", "autotune", "flaml"]
 
@@ -160,6 +162,10 @@ def run_optuna_loop(task: Task, X: pd.DataFrame, y: pd.Series, budget: float, se
 def run_autotune(task: Task, X: pd.DataFrame, y: pd.Series, budget: float, seed: int) -> Model:
     from autotune import auto_tune
 
+    shared = os.environ.get(SHARED_STORE_VARIABLE)
+    if shared:  # called as a user calls it: the default store of a folder, seed left alone
+        os.chdir(shared)
+        return auto_tune(X, y, timeout=budget, metric=task.metric, show=False)
     folder = tempfile.mkdtemp()  # inside the run's own temporary folder, see run_isolated
     return auto_tune(
         X,
@@ -624,6 +630,14 @@ def parse_args() -> argparse.Namespace:
         metavar="PYTHON",
         help="interpreter of an environment with autogluon.tabular (default: this one)",
     )
+    parser.add_argument(
+        "--shared-store",
+        type=Path,
+        metavar="FOLDER",
+        help="run autotune as a user calls it, auto_tune(X, y, timeout=, metric=, show=False), "
+        "in FOLDER: every run uses FOLDER/studies/autotune.db, so later runs warm-start from "
+        "the studies of earlier ones (default: a fresh store and the seed per run)",
+    )
     parser.add_argument("--list-tasks", action="store_true", help="build every task and stop")
     parser.add_argument(
         "--summarize",
@@ -658,6 +672,9 @@ def main() -> None:
             limit_threads(args.threads)
         if args.autogluon_python:
             os.environ[AUTOGLUON_VARIABLE] = args.autogluon_python
+        if args.shared_store:
+            (args.shared_store / "studies").mkdir(parents=True, exist_ok=True)
+            os.environ[SHARED_STORE_VARIABLE] = str(args.shared_store.resolve())
         mp.set_forkserver_preload(["__main__", *PRELOAD])
         runs = len(tasks) * len(args.seeds) * len(args.systems)
         timed = len(tasks) * len(args.seeds) * len(set(args.systems) - {"untuned_hgb"})
