@@ -193,9 +193,7 @@ def make_preprocessor(kind: str, profile: DataProfile, seed: int = 0) -> ColumnT
             steps.append(
                 (
                     "num",
-                    make_pipeline(
-                        EmptyAsZero(), SimpleImputer(strategy="median", keep_empty_features=True)
-                    ),
+                    make_pipeline(EmptyAsZero(), SimpleImputer(strategy="median")),
                     numeric,
                 )
             )
@@ -210,9 +208,7 @@ def make_preprocessor(kind: str, profile: DataProfile, seed: int = 0) -> ColumnT
                     "num",
                     make_pipeline(
                         EmptyAsZero(),
-                        SimpleImputer(
-                            strategy="median", add_indicator=True, keep_empty_features=True
-                        ),
+                        SimpleImputer(strategy="median", add_indicator=True),
                         StandardScaler(),
                     ),
                     numeric,
